@@ -1,0 +1,227 @@
+//! The access log: one line per request on stderr, written by a background thread.
+//!
+//! Owns: formatting a request line (time, method, path without query, status, latency, the
+//! handler's [`LogLabel`](crate::http::LogLabel)) and getting it to stderr without making
+//! request tasks wait on the terminal or a pipe. Lines go through a bounded channel to one
+//! writer thread that batches them into a buffered writer and flushes when the channel runs dry;
+//! when the channel is full, lines are dropped and counted rather than blocking a request.
+//! Does not own: deciding what is safe to log. Callers pass only method, path, status and a
+//! label that never holds a secret or a token; the path is cut at the query and escaped here.
+
+use std::fmt::{self, Write as _};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::{Method, Response};
+
+use crate::http::LogLabel;
+
+/// Lines in flight between request tasks and the writer thread.
+const QUEUE_LINES: usize = 16 * 1024;
+/// Paths longer than this are cut in the log: a path is the client's to choose.
+const MAX_LOGGED_PATH: usize = 200;
+
+enum Message {
+    Line(String),
+    Flush(SyncSender<()>),
+}
+
+struct Writer {
+    sender: SyncSender<Message>,
+    dropped: AtomicU64,
+}
+
+static WRITER: OnceLock<Writer> = OnceLock::new();
+/// Set by tests to capture what would go to stderr.
+static CAPTURE: Mutex<Option<Vec<String>>> = Mutex::new(None);
+
+fn writer() -> &'static Writer {
+    WRITER.get_or_init(|| {
+        let (sender, receiver) = mpsc::sync_channel(QUEUE_LINES);
+        let spawned = std::thread::Builder::new()
+            .name("access-log".into())
+            .spawn(move || write_loop(receiver));
+        if spawned.is_err() {
+            // Without a writer thread the queue fills and lines are counted as dropped; the
+            // service itself keeps working.
+        }
+        Writer {
+            sender,
+            dropped: AtomicU64::new(0),
+        }
+    })
+}
+
+fn write_loop(receiver: Receiver<Message>) {
+    let stderr = std::io::stderr();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stderr.lock());
+    while let Ok(first) = receiver.recv() {
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Line(line) => {
+                    let _ = out.write_all(line.as_bytes());
+                }
+                Message::Flush(done) => {
+                    let _ = out.flush();
+                    let _ = done.send(());
+                }
+            }
+            next = receiver.try_recv().ok();
+        }
+        let _ = out.flush();
+    }
+}
+
+fn emit(line: String) {
+    if let Ok(mut capture) = CAPTURE.lock() {
+        if let Some(lines) = capture.as_mut() {
+            lines.push(line.clone());
+        }
+    }
+    let writer = writer();
+    match writer.sender.try_send(Message::Line(line)) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+            writer.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Logs one answered request.
+pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: Duration) {
+    let mut line = String::with_capacity(128);
+    push_timestamp(&mut line, SystemTime::now());
+    let _ = write!(
+        line,
+        " {} {} {} {}.{:03}ms",
+        method.as_str(),
+        EscapedPath(path),
+        response.status().as_u16(),
+        latency.as_micros() / 1000,
+        latency.as_micros() % 1000
+    );
+    if let Some(LogLabel(label)) = response.extensions().get::<LogLabel>() {
+        line.push(' ');
+        line.push_str(label);
+    }
+    line.push('\n');
+    emit(line);
+}
+
+/// Logs a service event (start-up, accept errors, shutdown). The message must hold no secret.
+pub fn event(message: fmt::Arguments<'_>) {
+    let mut line = String::with_capacity(96);
+    push_timestamp(&mut line, SystemTime::now());
+    let _ = writeln!(line, " {message}");
+    emit(line);
+}
+
+/// Waits (briefly) until every line logged so far is written, and reports dropped lines.
+pub fn flush() {
+    let writer = writer();
+    let dropped = writer.dropped.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        let _ = writer.sender.try_send(Message::Line(format!(
+            "access log: {dropped} line(s) dropped because stderr was too slow\n"
+        )));
+    }
+    let (done_tx, done_rx) = mpsc::sync_channel(1);
+    if writer.sender.try_send(Message::Flush(done_tx)).is_ok() {
+        let _ = done_rx.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+/// Starts keeping a copy of every line logged from now on, for tests that check the log.
+pub fn start_capture() {
+    if let Ok(mut capture) = CAPTURE.lock() {
+        capture.get_or_insert_with(Vec::new);
+    }
+}
+
+/// Every line logged since [`start_capture`].
+pub fn captured() -> Vec<String> {
+    CAPTURE
+        .lock()
+        .map(|capture| capture.clone().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+struct EscapedPath<'a>(&'a str);
+
+impl fmt::Display for EscapedPath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (count, c) in self.0.chars().enumerate() {
+            if count == MAX_LOGGED_PATH {
+                return f.write_str("...");
+            }
+            if c.is_ascii_graphic() {
+                f.write_char(c)?;
+            } else {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends an RFC 3339 UTC timestamp with milliseconds.
+fn push_timestamp(line: &mut String, now: SystemTime) {
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let _ = write!(
+        line,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    );
+}
+
+/// Days since 1970-01-01 to a (year, month, day) date; Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let mut line = String::new();
+        push_timestamp(
+            &mut line,
+            UNIX_EPOCH + Duration::from_millis(1_795_444_016_789),
+        );
+        assert_eq!(line, "2026-11-23T14:26:56.789Z");
+        let mut line = String::new();
+        push_timestamp(&mut line, UNIX_EPOCH + Duration::from_secs(951_782_400));
+        assert_eq!(line, "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn paths_are_escaped_and_cut() {
+        assert_eq!(EscapedPath("/a b\n").to_string(), "/a\\u{20}b\\u{a}");
+        let long = "/".repeat(500);
+        assert_eq!(
+            EscapedPath(&long).to_string().len(),
+            MAX_LOGGED_PATH + "...".len()
+        );
+    }
+}

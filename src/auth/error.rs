@@ -1,0 +1,92 @@
+//! OAuth error responses (RFC 6749 §5.2, RFC 7662 §2.3, RFC 7009 §2.2.1), made in one place.
+//!
+//! Owns: the one error enum of the authorization server, whose variants are the error codes
+//! it answers with, and their status, headers and JSON body. Descriptions are fixed texts:
+//! they never echo a token or a secret.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+
+use crate::http::{json_error, Body};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// 400 `invalid_request`.
+    InvalidRequest(Cow<'static, str>),
+    /// 401 `invalid_client`; `challenge` when the client used the Authorization header, which
+    /// RFC 6749 §5.2 answers with a `WWW-Authenticate` challenge.
+    InvalidClient {
+        description: &'static str,
+        challenge: bool,
+    },
+    /// 400 `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// 400 `invalid_scope`.
+    InvalidScope(Cow<'static, str>),
+    /// 403: authenticated, but this client may not use the endpoint.
+    Forbidden(&'static str),
+    /// 429 with `Retry-After`: too many failed authentications.
+    Throttled { retry_after: Duration },
+    /// 503 `temporarily_unavailable`: a dependency (random source, token store) failed.
+    Unavailable(&'static str),
+}
+
+impl OAuthError {
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        OAuthError::InvalidRequest(description.into())
+    }
+
+    pub fn to_response(&self) -> Response<Body> {
+        match self {
+            OAuthError::InvalidRequest(description) => {
+                json_error(StatusCode::BAD_REQUEST, "invalid_request", description)
+            }
+            OAuthError::InvalidClient {
+                description,
+                challenge,
+            } => {
+                let mut response =
+                    json_error(StatusCode::UNAUTHORIZED, "invalid_client", description);
+                if *challenge {
+                    response.headers_mut().insert(
+                        WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"tollgate\""),
+                    );
+                }
+                response
+            }
+            OAuthError::UnsupportedGrantType => json_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported",
+            ),
+            OAuthError::InvalidScope(description) => {
+                json_error(StatusCode::BAD_REQUEST, "invalid_scope", description)
+            }
+            OAuthError::Forbidden(description) => {
+                json_error(StatusCode::FORBIDDEN, "unauthorized_client", description)
+            }
+            OAuthError::Throttled { retry_after } => {
+                // Round up: a client that waits the advertised time must not be refused again.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                let mut response = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "temporarily_unavailable",
+                    "too many failed authentications; retry later",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                response
+            }
+            OAuthError::Unavailable(description) => json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                description,
+            ),
+        }
+    }
+}

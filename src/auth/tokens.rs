@@ -1,0 +1,272 @@
+//! The token store: what the authorization server remembers about each access token it issued.
+//!
+//! Owns: the [`TokenStore`] trait (so a shared store on an existing engine can replace the
+//! in-memory one when several replicas run) and [`MemoryTokenStore`], which keeps a SHA-256
+//! hash of each token, never the token itself, in sharded maps: lookups on different shards
+//! never contend, and one shard's lock is held only for a single insert, lookup or removal.
+//! Expired entries are removed by [`MemoryTokenStore::sweep`], run in the background one shard
+//! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
+//! the whole store. Does not own: making tokens or deciding who may see them (see `auth`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock};
+
+/// The SHA-256 of an access token: the only form in which tokens are stored.
+pub type TokenHash = [u8; 32];
+
+/// Who a token was issued to and what it allows; shared between the tokens of one grant.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Grant {
+    pub client_id: Arc<str>,
+    /// The granted scopes, space-separated.
+    pub scope: Box<str>,
+}
+
+/// What is known about one live token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub grant: Arc<Grant>,
+    /// Issued at, seconds since the Unix epoch.
+    pub iat: u64,
+    /// Expires at, seconds since the Unix epoch; the token is dead from this second on.
+    pub exp: u64,
+}
+
+/// The store failed (a shared store's engine is down): answer 503, never guess.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUnavailable(pub String);
+
+impl std::fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "token store unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for StoreUnavailable {}
+
+/// Where issued tokens live. Implementations must be safe under concurrency and must treat a
+/// record whose `exp` is not after `now` as absent.
+pub trait TokenStore: Send + Sync + 'static {
+    fn insert(
+        &self,
+        hash: TokenHash,
+        record: TokenRecord,
+    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send;
+
+    fn get(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreUnavailable>> + Send;
+
+    /// Removes the token if it was issued to `client_id`; returns whether it was removed.
+    fn revoke(
+        &self,
+        hash: &TokenHash,
+        client_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
+}
+
+/// Token hashes are SHA-256 outputs of server-made random values, so their bytes are already
+/// uniformly spread and cannot be steered by a client: eight of them are a good map hash.
+#[derive(Default)]
+struct TokenHashHasher(u64);
+
+impl Hasher for TokenHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Arrays hash their length first (a usize) and then their bytes; keep the last
+        // eight bytes seen, which are bytes 24..32 of the hash.
+        for &b in bytes {
+            self.0 = self.0 << 8 | u64::from(b);
+        }
+    }
+}
+
+type Shard = RwLock<HashMap<TokenHash, TokenRecord, BuildHasherDefault<TokenHashHasher>>>;
+
+const SHARDS: usize = 64;
+
+/// The in-memory token store.
+pub struct MemoryTokenStore {
+    shards: Box<[Shard]>,
+}
+
+impl Default for MemoryTokenStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryTokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryTokenStore")
+            .field("tokens", &self.len())
+            .finish()
+    }
+}
+
+impl MemoryTokenStore {
+    pub fn new() -> Self {
+        MemoryTokenStore {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    fn shard(&self, hash: &TokenHash) -> &Shard {
+        // The first byte picks the shard, the last eight the bucket: independent bits.
+        &self.shards[usize::from(hash[0]) % SHARDS]
+    }
+
+    /// Live and not yet swept tokens.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().map_or(0, |m| m.len()))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every token expired at `now`, one shard at a time, yielding between shards so
+    /// the sweep never holds a worker thread for long. Returns how many were removed.
+    pub async fn sweep(&self, now: u64) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            if let Ok(mut map) = shard.write() {
+                let before = map.len();
+                map.retain(|_, record| record.exp > now);
+                removed += before - map.len();
+                // Give memory back once a burst of tokens has expired.
+                if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+                    map.shrink_to_fit();
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+        removed
+    }
+
+    fn insert_now(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
+        let mut map = self
+            .shard(&hash)
+            .write()
+            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        map.insert(hash, record);
+        Ok(())
+    }
+
+    fn get_now(&self, hash: &TokenHash, now: u64) -> Result<Option<TokenRecord>, StoreUnavailable> {
+        let map = self
+            .shard(hash)
+            .read()
+            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        Ok(map.get(hash).filter(|r| r.exp > now).cloned())
+    }
+
+    fn revoke_now(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
+        let mut map = self
+            .shard(hash)
+            .write()
+            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let owned = map
+            .get(hash)
+            .is_some_and(|r| &*r.grant.client_id == client_id);
+        if owned {
+            map.remove(hash);
+        }
+        Ok(owned)
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    fn insert(
+        &self,
+        hash: TokenHash,
+        record: TokenRecord,
+    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
+        std::future::ready(self.insert_now(hash, record))
+    }
+
+    fn get(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreUnavailable>> + Send {
+        std::future::ready(self.get_now(hash, now))
+    }
+
+    fn revoke(
+        &self,
+        hash: &TokenHash,
+        client_id: &str,
+    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send {
+        std::future::ready(self.revoke_now(hash, client_id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::sha256;
+
+    fn record(client: &str, iat: u64, exp: u64) -> TokenRecord {
+        TokenRecord {
+            grant: Arc::new(Grant {
+                client_id: client.into(),
+                scope: "read".into(),
+            }),
+            iat,
+            exp,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_found_until_it_expires() {
+        let store = MemoryTokenStore::new();
+        let hash = sha256(b"token");
+        store.insert(hash, record("a", 100, 200)).await.unwrap();
+        assert!(store.get(&hash, 199).await.unwrap().is_some());
+        assert!(store.get(&hash, 200).await.unwrap().is_none());
+        assert!(store.get(&sha256(b"other"), 150).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_revokes() {
+        let store = MemoryTokenStore::new();
+        let hash = sha256(b"token");
+        store.insert(hash, record("a", 100, 200)).await.unwrap();
+        assert!(!store.revoke(&hash, "b").await.unwrap());
+        assert!(store.get(&hash, 150).await.unwrap().is_some());
+        assert!(store.revoke(&hash, "a").await.unwrap());
+        assert!(store.get(&hash, 150).await.unwrap().is_none());
+        assert!(!store.revoke(&hash, "a").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_exactly_the_expired() {
+        let store = MemoryTokenStore::new();
+        for i in 0..1000u32 {
+            let exp = if i % 2 == 0 { 150 } else { 250 };
+            store
+                .insert(sha256(&i.to_le_bytes()), record("a", 100, exp))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.len(), 1000);
+        assert_eq!(store.sweep(200).await, 500);
+        assert_eq!(store.len(), 500);
+        assert!(store
+            .get(&sha256(&1u32.to_le_bytes()), 200)
+            .await
+            .unwrap()
+            .is_some());
+    }
+}

@@ -1,0 +1,122 @@
+//! Development certificates: a private CA and a server certificate it signs directly.
+//!
+//! Owns: `oauth-server gen-certs` and the demo's first-run set-up. The server certificate is
+//! valid for `localhost`, `127.0.0.1` and `::1`; clients trust `ca.pem` alone. Existing files are
+//! never overwritten unless asked (`force`), and nothing is written if any of them exists.
+//! Private keys are written with mode 0600. Does not own: loading certificates for serving (see
+//! [`crate::http::server_tls_config`]).
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+pub const CA_FILE: &str = "ca.pem";
+pub const CERT_FILE: &str = "server.pem";
+pub const KEY_FILE: &str = "server.key";
+
+/// Why certificates were not written.
+#[derive(Debug)]
+pub enum GenCertsError {
+    Exists(PathBuf),
+    Io { path: PathBuf, source: io::Error },
+    Rcgen(rcgen::Error),
+}
+
+impl fmt::Display for GenCertsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GenCertsError::Exists(path) => write!(
+                f,
+                "{} already exists; nothing was written (use --force to replace the certificates)",
+                path.display()
+            ),
+            GenCertsError::Io { path, source } => {
+                write!(f, "cannot write {}: {source}", path.display())
+            }
+            GenCertsError::Rcgen(e) => write!(f, "cannot make a certificate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for GenCertsError {}
+
+/// Whether all three files are already in `dir`.
+pub fn exist(dir: &Path) -> bool {
+    [CA_FILE, CERT_FILE, KEY_FILE]
+        .iter()
+        .all(|name| dir.join(name).exists())
+}
+
+/// Writes `ca.pem`, `server.pem` and `server.key` into `dir` (created if needed).
+pub fn generate(dir: &Path, force: bool) -> Result<(), GenCertsError> {
+    let paths = [CA_FILE, CERT_FILE, KEY_FILE].map(|name| dir.join(name));
+    if !force {
+        if let Some(existing) = paths.iter().find(|p| p.exists()) {
+            return Err(GenCertsError::Exists(existing.clone()));
+        }
+    }
+
+    let mut ca_params =
+        CertificateParams::new(Vec::<String>::new()).map_err(GenCertsError::Rcgen)?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca_params.distinguished_name = name("tollgate development CA");
+    let ca_key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
+    let ca_cert = ca_params
+        .self_signed(&ca_key)
+        .map_err(GenCertsError::Rcgen)?;
+
+    let mut server_params = CertificateParams::new(vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+    ])
+    .map_err(GenCertsError::Rcgen)?;
+    server_params.distinguished_name = name("localhost");
+    server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
+    let server_cert = server_params
+        .signed_by(&server_key, &ca_cert, &ca_key)
+        .map_err(GenCertsError::Rcgen)?;
+
+    fs::create_dir_all(dir).map_err(|source| GenCertsError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    // The key first and the CA last: a reader that finds ca.pem finds a complete set.
+    write_file(&paths[2], server_key.serialize_pem().as_bytes(), true)?;
+    write_file(&paths[1], server_cert.pem().as_bytes(), false)?;
+    write_file(&paths[0], ca_cert.pem().as_bytes(), false)?;
+    Ok(())
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), GenCertsError> {
+    let io_err = |source| GenCertsError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let _ = private;
+    let mut file = options.open(path).map_err(io_err)?;
+    file.write_all(contents).map_err(io_err)?;
+    file.sync_all().map_err(io_err)
+}

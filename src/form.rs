@@ -1,0 +1,206 @@
+//! Strict parsing of `application/x-www-form-urlencoded` bodies and of percent-encoded text.
+//!
+//! Owns: splitting a body into name/value pairs, `+` and `%XX` decoding, and refusing what a
+//! lenient parser would guess at (a `%` not followed by two hex digits, bytes that are not
+//! UTF-8 after decoding, a parameter given twice). OAuth endpoints answer such input with
+//! `invalid_request` (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more
+//! than once"). Does not own: which parameters an endpoint wants (the handlers do).
+
+use std::fmt;
+
+/// A parsed form: name/value pairs in body order, each name at most once.
+#[derive(Default)]
+pub struct Form {
+    pairs: Vec<(String, String)>,
+}
+
+/// Values are not shown: a form may carry a client secret or a token.
+impl fmt::Debug for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(name, _)| name))
+            .finish()
+    }
+}
+
+/// Why a form body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormError {
+    /// A `%` not followed by two hexadecimal digits.
+    BadPercentEncoding,
+    /// The decoded bytes are not UTF-8.
+    NotUtf8,
+    /// The named parameter appears more than once.
+    Repeated(String),
+}
+
+impl fmt::Display for FormError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FormError::BadPercentEncoding => f.write_str("malformed percent-encoding"),
+            FormError::NotUtf8 => f.write_str("parameters are not valid UTF-8"),
+            FormError::Repeated(name) => write!(f, "parameter {name:?} is repeated"),
+        }
+    }
+}
+
+impl std::error::Error for FormError {}
+
+/// The longest parameter name echoed back in an error message.
+const MAX_ECHOED_NAME: usize = 40;
+
+impl Form {
+    /// Parses a form body (also usable for a URL query string).
+    pub fn parse(input: &[u8]) -> Result<Form, FormError> {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for part in input.split(|&b| b == b'&') {
+            if part.is_empty() {
+                continue;
+            }
+            let (name, value) = match part.iter().position(|&b| b == b'=') {
+                Some(eq) => (&part[..eq], &part[eq + 1..]),
+                None => (part, &b""[..]),
+            };
+            let name = decode_form_component(name)?;
+            let value = decode_form_component(value)?;
+            if pairs.iter().any(|(existing, _)| *existing == name) {
+                let shown: String = name.chars().take(MAX_ECHOED_NAME).collect();
+                return Err(FormError::Repeated(shown));
+            }
+            pairs.push((name, value));
+        }
+        Ok(Form { pairs })
+    }
+
+    /// The value of `name`, treating an empty value as absent (RFC 6749 §3.2: "Parameters
+    /// sent without a value MUST be treated as if they were omitted").
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Whether `name` appears at all, even with an empty value.
+    pub fn contains(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// Decodes one form component: `+` is a space, `%XX` a byte; the result must be UTF-8.
+/// RFC 6749 §2.3.1 has Basic credentials encoded "using the application/x-www-form-urlencoded
+/// encoding algorithm", so they decode with this too.
+pub fn decode_form_component(input: &[u8]) -> Result<String, FormError> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' => {
+                let hi = input.get(i + 1).and_then(|&b| hex_value(b));
+                let lo = input.get(i + 2).and_then(|&b| hex_value(b));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                    _ => return Err(FormError::BadPercentEncoding),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Encodes text as a form component: unreserved characters stay, everything else is `%XX`.
+pub fn encode_form_component(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for &b in input.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
+            out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_pairs_and_decodes_plus_and_percent() {
+        let form = Form::parse(b"grant_type=client_credentials&scope=read+write&x=%2F%41").unwrap();
+        assert_eq!(form.get("grant_type"), Some("client_credentials"));
+        assert_eq!(form.get("scope"), Some("read write"));
+        assert_eq!(form.get("x"), Some("/A"));
+        assert_eq!(form.get("missing"), None);
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted_but_are_seen() {
+        let form = Form::parse(b"scope=&flag").unwrap();
+        assert_eq!(form.get("scope"), None);
+        assert!(form.contains("scope"));
+        assert!(form.contains("flag"));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(
+            Form::parse(b"scope=a&scope=b").unwrap_err(),
+            FormError::Repeated("scope".into())
+        );
+        assert_eq!(
+            Form::parse(b"scope=&scope=").unwrap_err(),
+            FormError::Repeated("scope".into())
+        );
+    }
+
+    #[test]
+    fn malformed_escapes_and_bad_utf8_are_refused() {
+        for bad in [&b"a=%"[..], b"a=%4", b"a=%zz", b"a=%4g", b"%=x"] {
+            assert_eq!(
+                Form::parse(bad).unwrap_err(),
+                FormError::BadPercentEncoding,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(Form::parse(b"a=%ff").unwrap_err(), FormError::NotUtf8);
+        assert_eq!(Form::parse(b"a=\xff").unwrap_err(), FormError::NotUtf8);
+    }
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let form = Form::parse(b"client_secret=hunter2").unwrap();
+        let shown = format!("{form:?}");
+        assert!(shown.contains("client_secret"));
+        assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        for text in ["plain", "a b+c/d%e:f", "ünï", ""] {
+            let encoded = encode_form_component(text);
+            assert_eq!(decode_form_component(encoded.as_bytes()).unwrap(), text);
+        }
+    }
+}
