@@ -22,6 +22,7 @@ pub mod tokens;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -86,6 +87,8 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     grants: RwLock<HashMap<(Arc<str>, Box<str>), Arc<Grant>>>,
     /// Client ids as shared strings, made once.
     client_ids: HashMap<String, Arc<str>>,
+    /// Tokens issued since start, for operators and for tests that count token requests.
+    tokens_issued: AtomicU64,
 }
 
 /// Most distinct grants interned; beyond it a grant is allocated per token.
@@ -141,6 +144,7 @@ impl<S: TokenStore> AuthServer<S> {
             metadata,
             grants: RwLock::new(HashMap::new()),
             client_ids,
+            tokens_issued: AtomicU64::new(0),
         }
     }
 
@@ -150,6 +154,11 @@ impl<S: TokenStore> AuthServer<S> {
 
     pub fn config(&self) -> &AuthConfig {
         &self.config
+    }
+
+    /// Access tokens issued since the server started.
+    pub fn tokens_issued(&self) -> u64 {
+        self.tokens_issued.load(Ordering::Relaxed)
     }
 
     /// Answers one request whose body has already been read. This is the whole server minus
@@ -267,6 +276,7 @@ impl<S: TokenStore> AuthServer<S> {
             .insert(sha256(token.expose().as_bytes()), record)
             .await
             .map_err(|_| OAuthError::Unavailable("the token store is unavailable"))?;
+        self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         let mut response = h::json_response(
             StatusCode::OK,
             &TokenResponse {
