@@ -2,16 +2,17 @@
 //!
 //! Owns: formatting a request line (time, method, path without query, status, latency, the
 //! handler's [`LogLabel`](crate::http::LogLabel)) and getting it to stderr without making
-//! request tasks wait on the terminal or a pipe. Lines go through a bounded channel to one
-//! writer thread that batches them into a buffered writer and flushes when the channel runs dry;
-//! when the channel is full, lines are dropped and counted rather than blocking a request.
+//! request tasks wait on the terminal or a pipe. A request appends its line to a shared buffer
+//! (a short mutex hold, no system call); a writer thread wakes every [`WRITE_INTERVAL`] and
+//! writes the whole batch at once, so a busy server pays one `write` per batch instead of one
+//! wake-up and one `write` per request. When stderr cannot keep up, the buffer is capped and
+//! further lines are counted as dropped rather than blocking requests or growing memory.
 //! Does not own: deciding what is safe to log. Callers pass only method, path, status and a
 //! label that never holds a secret or a token; the path is cut at the query and escaped here.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,19 +20,18 @@ use http::{Method, Response};
 
 use crate::http::LogLabel;
 
-/// Lines in flight between request tasks and the writer thread.
-const QUEUE_LINES: usize = 16 * 1024;
+/// How often buffered lines are written out.
+const WRITE_INTERVAL: Duration = Duration::from_millis(50);
+/// Most bytes held between two writes; lines beyond are dropped and counted.
+const MAX_BUFFERED: usize = 4 * 1024 * 1024;
 /// Paths longer than this are cut in the log: a path is the client's to choose.
 const MAX_LOGGED_PATH: usize = 200;
 
-enum Message {
-    Line(String),
-    Flush(SyncSender<()>),
-}
-
 struct Writer {
-    sender: SyncSender<Message>,
+    pending: Mutex<String>,
     dropped: AtomicU64,
+    /// Serialises writes to stderr between the writer thread and [`flush`].
+    out: Mutex<()>,
 }
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
@@ -40,52 +40,54 @@ static CAPTURE: Mutex<Option<Vec<String>>> = Mutex::new(None);
 
 fn writer() -> &'static Writer {
     WRITER.get_or_init(|| {
-        let (sender, receiver) = mpsc::sync_channel(QUEUE_LINES);
-        let spawned = std::thread::Builder::new()
+        // If the thread cannot start, lines pile up to MAX_BUFFERED and are then counted as
+        // dropped; the service itself keeps working, and `flush` still writes them.
+        let _ = std::thread::Builder::new()
             .name("access-log".into())
-            .spawn(move || write_loop(receiver));
-        if spawned.is_err() {
-            // Without a writer thread the queue fills and lines are counted as dropped; the
-            // service itself keeps working.
-        }
+            .spawn(|| loop {
+                std::thread::sleep(WRITE_INTERVAL);
+                write_pending();
+            });
         Writer {
-            sender,
+            pending: Mutex::new(String::new()),
             dropped: AtomicU64::new(0),
+            out: Mutex::new(()),
         }
     })
 }
 
-fn write_loop(receiver: Receiver<Message>) {
-    let stderr = std::io::stderr();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stderr.lock());
-    while let Ok(first) = receiver.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Line(line) => {
-                    let _ = out.write_all(line.as_bytes());
-                }
-                Message::Flush(done) => {
-                    let _ = out.flush();
-                    let _ = done.send(());
-                }
-            }
-            next = receiver.try_recv().ok();
-        }
-        let _ = out.flush();
+/// Writes out everything buffered so far.
+fn write_pending() {
+    let writer = writer();
+    let Ok(_out) = writer.out.lock() else {
+        return;
+    };
+    let batch = match writer.pending.lock() {
+        Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
+        _ => return,
+    };
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(batch.as_bytes());
+    let dropped = writer.dropped.swap(0, Ordering::Relaxed);
+    if dropped > 0 {
+        let _ = writeln!(
+            stderr,
+            "access log: {dropped} line(s) dropped because stderr was too slow"
+        );
     }
+    let _ = stderr.flush();
 }
 
-fn emit(line: String) {
+fn emit(line: &str) {
     if let Ok(mut capture) = CAPTURE.lock() {
         if let Some(lines) = capture.as_mut() {
-            lines.push(line.clone());
+            lines.push(line.to_owned());
         }
     }
     let writer = writer();
-    match writer.sender.try_send(Message::Line(line)) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+    match writer.pending.lock() {
+        Ok(mut pending) if pending.len() + line.len() <= MAX_BUFFERED => pending.push_str(line),
+        _ => {
             writer.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -109,7 +111,7 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
         line.push_str(label);
     }
     line.push('\n');
-    emit(line);
+    emit(&line);
 }
 
 /// Logs a service event (start-up, accept errors, shutdown). The message must hold no secret.
@@ -117,22 +119,12 @@ pub fn event(message: fmt::Arguments<'_>) {
     let mut line = String::with_capacity(96);
     push_timestamp(&mut line, SystemTime::now());
     let _ = writeln!(line, " {message}");
-    emit(line);
+    emit(&line);
 }
 
-/// Waits (briefly) until every line logged so far is written, and reports dropped lines.
+/// Writes every line logged so far, now.
 pub fn flush() {
-    let writer = writer();
-    let dropped = writer.dropped.swap(0, Ordering::Relaxed);
-    if dropped > 0 {
-        let _ = writer.sender.try_send(Message::Line(format!(
-            "access log: {dropped} line(s) dropped because stderr was too slow\n"
-        )));
-    }
-    let (done_tx, done_rx) = mpsc::sync_channel(1);
-    if writer.sender.try_send(Message::Flush(done_tx)).is_ok() {
-        let _ = done_rx.recv_timeout(Duration::from_secs(2));
-    }
+    write_pending();
 }
 
 /// Starts keeping a copy of every line logged from now on, for tests that check the log.

@@ -434,15 +434,26 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, OAu
 }
 
 /// The throttle key of a remote address. IPv6 clients usually own a whole /64, so that is
-/// the unit; an IPv4-mapped address counts as its IPv4 address.
-fn peer_key(peer: IpAddr) -> Vec<u8> {
-    match peer {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.octets().to_vec(),
-            None => v6.octets()[..8].to_vec(),
-        },
+/// the unit; an IPv4-mapped address counts as its IPv4 address. The first byte tells the
+/// families apart.
+fn peer_key(peer: IpAddr) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    let v4 = match peer {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+    };
+    match (v4, peer) {
+        (Some(v4), _) => {
+            key[0] = 4;
+            key[1..5].copy_from_slice(&v4.octets());
+        }
+        (None, IpAddr::V6(v6)) => {
+            key[0] = 6;
+            key[1..9].copy_from_slice(&v6.octets()[..8]);
+        }
+        (None, IpAddr::V4(_)) => {}
     }
+    key
 }
 
 fn label(response: &mut Response<Body>, client_id: &str) {

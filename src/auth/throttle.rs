@@ -9,15 +9,16 @@
 //! lockout are answered 429 without checking the secret, so they teach an attacker nothing and
 //! cost almost nothing. No request ever sleeps.
 //!
-//! Memory is bounded: keys are stored as 16-byte hashes in a fixed number of entries; when the
-//! table is full the stalest entry gives way, so a flood of random unknown ids cannot grow it.
+//! Memory is bounded: keys are stored as 64-bit keyed hashes (SipHash with a per-process random
+//! key, so nobody can aim collisions; a rare collision only shares a counter) in a fixed number
+//! of entries; when the table is full the stalest entry gives way, so a flood of random unknown
+//! ids cannot grow it.
 //! Unknown ids are tracked exactly like known ones. Does not own: checking secrets.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use crate::secret::sha256;
 
 /// How a throttle escalates.
 #[derive(Clone, Debug)]
@@ -67,11 +68,13 @@ struct Failures {
 
 const SHARDS: usize = 16;
 
-type Key = [u8; 16];
+type Key = u64;
 
 /// Failure counts for one kind of key.
 pub struct Throttle {
     policy: Policy,
+    /// Turns raw keys (client ids, addresses) into map keys.
+    key_hasher: RandomState,
     shards: Box<[Mutex<HashMap<Key, Failures>>]>,
 }
 
@@ -84,23 +87,17 @@ impl std::fmt::Debug for Throttle {
     }
 }
 
-fn key_of(raw: &[u8]) -> Key {
-    let digest = sha256(raw);
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest[..16]);
-    key
-}
-
 impl Throttle {
     pub fn new(policy: Policy) -> Self {
         Throttle {
             policy,
+            key_hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         }
     }
 
     fn shard(&self, key: &Key) -> &Mutex<HashMap<Key, Failures>> {
-        &self.shards[usize::from(key[0]) % SHARDS]
+        &self.shards[(*key >> 56) as usize % SHARDS]
     }
 
     /// Keys currently remembered.
@@ -117,7 +114,7 @@ impl Throttle {
 
     /// `Err(wait)` while `raw_key` is locked out.
     pub fn check(&self, raw_key: &[u8], now: Instant) -> Result<(), Duration> {
-        let key = key_of(raw_key);
+        let key = self.key_hasher.hash_one(raw_key);
         let Ok(map) = self.shard(&key).lock() else {
             return Ok(());
         };
@@ -129,7 +126,7 @@ impl Throttle {
 
     /// Counts a failed authentication; returns the lockout it starts, if any.
     pub fn record_failure(&self, raw_key: &[u8], now: Instant) -> Option<Duration> {
-        let key = key_of(raw_key);
+        let key = self.key_hasher.hash_one(raw_key);
         let Ok(mut map) = self.shard(&key).lock() else {
             return None;
         };
@@ -163,7 +160,7 @@ impl Throttle {
 
     /// Clears the failures of a key that just authenticated.
     pub fn record_success(&self, raw_key: &[u8]) {
-        let key = key_of(raw_key);
+        let key = self.key_hasher.hash_one(raw_key);
         if let Ok(mut map) = self.shard(&key).lock() {
             map.remove(&key);
         }
