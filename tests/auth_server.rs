@@ -1,0 +1,1790 @@
+//! The authorization server of issue 2, end to end: a real server on an ephemeral loopback port
+//! over real TLS, talked to by a real HTTPS client over HTTP/1.1 and over HTTP/2. Each test
+//! reads like the sentence of RFC 6749 / 7662 / 7009 / 8414 or of the issue that it checks, and
+//! owns its server, so throttling state never leaks between tests running in parallel.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use http::{Method, StatusCode};
+use rustls::pki_types::pem::PemObject as _;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt as _;
+
+use common::*;
+
+const TOKEN: &str = "/oauth/token";
+const INTROSPECT: &str = "/oauth/introspect";
+const REVOKE: &str = "/oauth/revoke";
+const METADATA: &str = "/.well-known/oauth-authorization-server";
+const FORM: &str = "application/x-www-form-urlencoded";
+
+async fn server() -> TestServer {
+    TestServer::start(ServerOptions::default()).await
+}
+
+fn assert_token_response(reply: &Reply, scope: &str) -> String {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let body = reply.json();
+    let token = body["access_token"].as_str().expect("access_token");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], scope);
+    assert!(
+        body.get("refresh_token").is_none(),
+        "a client-credentials grant must not issue a refresh token (RFC 6749 §4.4.3)"
+    );
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    assert_eq!(reply.header("pragma"), Some("no-cache"));
+    token.to_owned()
+}
+
+/// 401 invalid_client, with or without the Basic challenge.
+fn assert_invalid_client(reply: &Reply, challenge: bool, what: &str) {
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "{what}: {}",
+        reply.text()
+    );
+    assert_eq!(reply.error(), "invalid_client", "{what}");
+    if challenge {
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Basic realm=\"tollgate\""),
+            "{what}: a client that used the Authorization header gets a challenge"
+        );
+    } else {
+        assert_eq!(
+            reply.header("www-authenticate"),
+            None,
+            "{what}: no Authorization header, no challenge"
+        );
+    }
+    assert!(reply.json().get("access_token").is_none(), "{what}");
+}
+
+fn assert_error(reply: &Reply, status: StatusCode, error: &str, what: &str) {
+    assert_eq!(reply.status, status, "{what}: {}", reply.text());
+    assert_eq!(reply.error(), error, "{what}");
+    assert!(reply.json().get("access_token").is_none(), "{what}");
+}
+
+fn scopes(value: &Value) -> HashSet<String> {
+    value
+        .as_str()
+        .expect("scope string")
+        .split(' ')
+        .map(str::to_owned)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint (RFC 6749 §4.4, §5.1, §2.3.1)
+
+#[tokio::test]
+async fn token_request_with_client_secret_basic_gets_a_bearer_token_and_no_refresh_token() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .token_basic(&server.base, "svc", server.secret("svc"), "")
+            .await;
+        assert_token_response(&reply, "read write");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+    }
+    assert_eq!(server.server.tokens_issued(), 2);
+}
+
+#[tokio::test]
+async fn token_request_with_client_secret_post_gets_a_bearer_token() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .token_post(&server.base, "other", server.secret("other"), "")
+            .await;
+        assert_token_response(&reply, "read");
+    }
+}
+
+#[tokio::test]
+async fn basic_client_id_and_secret_are_form_urlencoded_before_base64() {
+    let server = server().await;
+    let secret = server.secret("svc.one_x-2");
+    for proto in BOTH {
+        let h = http(proto);
+        // "svc.one_x-2" with every character percent-encoded or not: both decode the same.
+        for encoded_id in ["svc.one_x-2", "svc%2Eone%5Fx%2D2", "%73vc%2eone_x-2"] {
+            let auth = basic_raw(format!("{encoded_id}:{secret}").as_bytes());
+            let reply = h
+                .post_form(
+                    &server.url(TOKEN),
+                    "grant_type=client_credentials",
+                    Some(&auth),
+                )
+                .await;
+            assert_token_response(&reply, "read");
+        }
+        // A secret with its characters escaped decodes to the same secret.
+        let escaped_secret: String = secret.bytes().map(|b| format!("%{b:02X}")).collect();
+        let auth = basic_raw(format!("svc.one_x-2:{escaped_secret}").as_bytes());
+        let reply = h
+            .post_form(
+                &server.url(TOKEN),
+                "grant_type=client_credentials",
+                Some(&auth),
+            )
+            .await;
+        assert_token_response(&reply, "read");
+        // A literal "+" in the encoded form is a space, so it is not the id "svc+".
+        let auth = basic_raw(format!("svc.one+x-2:{secret}").as_bytes());
+        let reply = h
+            .post_form(
+                &server.url(TOKEN),
+                "grant_type=client_credentials",
+                Some(&auth),
+            )
+            .await;
+        assert_invalid_client(&reply, true, "'+' decodes to a space");
+    }
+}
+
+#[tokio::test]
+async fn omitted_scope_grants_all_registered_scopes() {
+    let server = server().await;
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(&server.base, "svc", server.secret("svc"), "")
+            .await;
+        assert_eq!(
+            scopes(&reply.json()["scope"]),
+            HashSet::from(["read".into(), "write".into()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn empty_scope_parameter_counts_as_omitted() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for extra in ["&scope=", "&scope"] {
+            let reply = h
+                .token_basic(&server.base, "svc", server.secret("svc"), extra)
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{extra}: {}", reply.text());
+            assert_eq!(
+                scopes(&reply.json()["scope"]),
+                HashSet::from(["read".into(), "write".into()]),
+                "{extra}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn requested_subset_of_registered_scopes_is_granted() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .token_basic(&server.base, "svc", server.secret("svc"), "&scope=write")
+            .await;
+        assert_token_response(&reply, "write");
+        let reply = h
+            .token_post(&server.base, "svc", server.secret("svc"), "&scope=read")
+            .await;
+        assert_token_response(&reply, "read");
+        let reply = h
+            .token_basic(
+                &server.base,
+                "svc",
+                server.secret("svc"),
+                "&scope=write%20read",
+            )
+            .await;
+        assert_eq!(
+            scopes(&reply.json()["scope"]),
+            HashSet::from(["read".into(), "write".into()])
+        );
+    }
+}
+
+#[tokio::test]
+async fn scope_beyond_the_clients_registered_scopes_is_invalid_scope() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for extra in ["&scope=admin", "&scope=read+admin", "&scope=write"] {
+            let id = if extra == "&scope=write" {
+                "other"
+            } else {
+                "svc"
+            };
+            let reply = h
+                .token_basic(&server.base, id, server.secret(id), extra)
+                .await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_scope", extra);
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn client_credentials_in_the_url_query_are_refused() {
+    let server = server().await;
+    let secret = server.secret("svc");
+    for proto in BOTH {
+        let h = http(proto);
+        let url = server.url(&format!("{TOKEN}?client_id=svc&client_secret={secret}"));
+        let reply = h
+            .post_form(&url, "grant_type=client_credentials", None)
+            .await;
+        assert!(
+            reply.status.is_client_error(),
+            "query credentials: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(reply.json().get("access_token").is_none());
+
+        // Even beside valid Basic credentials, a secret in the query is not accepted.
+        let url = server.url(&format!("{TOKEN}?client_secret={secret}"));
+        let reply = h
+            .post_form(
+                &url,
+                "grant_type=client_credentials",
+                Some(&basic("svc", secret)),
+            )
+            .await;
+        assert!(reply.status.is_client_error(), "{}", reply.text());
+        assert!(reply.json().get("access_token").is_none());
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn form_media_type_is_compared_case_insensitively_with_parameters_ignored() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for content_type in [
+            "application/x-www-form-urlencoded;charset=UTF-8",
+            "Application/X-WWW-Form-Urlencoded;charset=UTF-8",
+            "APPLICATION/X-WWW-FORM-URLENCODED",
+            "application/x-www-form-urlencoded ; charset=utf-8",
+        ] {
+            let auth = basic("svc", server.secret("svc"));
+            let reply = h
+                .request(
+                    Method::POST,
+                    &server.url(TOKEN),
+                    &[("content-type", content_type), ("authorization", &auth)],
+                    b"grant_type=client_credentials",
+                )
+                .await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{content_type}: {}",
+                reply.text()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_or_missing_media_type_is_invalid_request() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    for proto in BOTH {
+        let h = http(proto);
+        for (content_type, body) in [
+            (
+                Some("application/json"),
+                &br#"{"grant_type":"client_credentials"}"#[..],
+            ),
+            (
+                Some("application/json"),
+                &b"grant_type=client_credentials"[..],
+            ),
+            (Some("text/plain"), &b"grant_type=client_credentials"[..]),
+            (
+                Some("multipart/form-data"),
+                &b"grant_type=client_credentials"[..],
+            ),
+            (
+                Some("application/x-www-form-urlencodedx"),
+                &b"grant_type=client_credentials"[..],
+            ),
+            (None, &b"grant_type=client_credentials"[..]),
+        ] {
+            let mut headers = vec![("authorization", auth.as_str())];
+            if let Some(ct) = content_type {
+                headers.push(("content-type", ct));
+            }
+            for path in [TOKEN, INTROSPECT, REVOKE] {
+                let reply = h
+                    .request(Method::POST, &server.url(path), &headers, body)
+                    .await;
+                assert_error(
+                    &reply,
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    &format!("{proto:?} {path} {content_type:?}"),
+                );
+            }
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors (RFC 6749 §5.2) at every endpoint that authenticates clients
+
+#[tokio::test]
+async fn no_client_authentication_is_401_invalid_client_without_a_challenge() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for (path, body) in [
+            (TOKEN, "grant_type=client_credentials"),
+            (TOKEN, "grant_type=client_credentials&client_id=svc"),
+            (INTROSPECT, "token=abc"),
+            (REVOKE, "token=abc"),
+        ] {
+            let reply = h.post_form(&server.url(path), body, None).await;
+            assert_invalid_client(&reply, false, &format!("{proto:?} {path} {body}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_is_401_invalid_client() {
+    let server = server().await;
+    // A fresh unknown id for each request, so the per-id throttle never answers instead.
+    for proto in BOTH {
+        let h = http(proto);
+        let nobody = format!("nobody-{proto:?}");
+        let reply = h
+            .token_basic(
+                &server.base,
+                &format!("{nobody}-1"),
+                server.secret("svc"),
+                "",
+            )
+            .await;
+        assert_invalid_client(&reply, true, "unknown id, Basic");
+        let reply = h
+            .token_post(
+                &server.base,
+                &format!("{nobody}-2"),
+                server.secret("svc"),
+                "",
+            )
+            .await;
+        assert_invalid_client(&reply, false, "unknown id, post");
+        for (i, path) in [INTROSPECT, REVOKE].into_iter().enumerate() {
+            let reply = h
+                .post_form(
+                    &server.url(path),
+                    "token=abc",
+                    Some(&basic(&format!("{nobody}-b{i}"), server.secret("rs"))),
+                )
+                .await;
+            assert_invalid_client(&reply, true, path);
+            let reply = h
+                .post_form(
+                    &server.url(path),
+                    &format!(
+                        "token=abc&client_id={nobody}-p{i}&client_secret={}",
+                        server.secret("rs")
+                    ),
+                    None,
+                )
+                .await;
+            assert_invalid_client(&reply, false, path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn wrong_secret_is_401_invalid_client_with_basic_challenge_when_the_header_was_used() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h.token_basic(&server.base, "svc", "wrong", "").await;
+        assert_invalid_client(&reply, true, "token, Basic");
+        let reply = h.token_post(&server.base, "other", "wrong", "").await;
+        assert_invalid_client(&reply, false, "token, post");
+        // rs for introspection, svc.one_x-2 for revocation: at most 4 failures per id in
+        // this test, below the per-id lockout.
+        for (path, id) in [(INTROSPECT, "rs"), (REVOKE, "svc.one_x-2")] {
+            let reply = h
+                .post_form(&server.url(path), "token=abc", Some(&basic(id, "wrong")))
+                .await;
+            assert_invalid_client(&reply, true, path);
+            let reply = h
+                .post_form(
+                    &server.url(path),
+                    &format!("token=abc&client_id={id}&client_secret=wrong"),
+                    None,
+                )
+                .await;
+            assert_invalid_client(&reply, false, path);
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn malformed_basic_header_is_401_invalid_client_with_a_challenge() {
+    let server = server().await;
+    let secret = server.secret("svc").to_owned();
+    let cases: Vec<(&str, String)> = vec![
+        ("bad base64", "Basic !!!not-base64!!!".to_owned()),
+        ("empty credentials", "Basic".to_owned()),
+        ("no colon", basic_raw(b"svc")),
+        (
+            "bad percent-escape",
+            basic_raw(format!("svc%zz:{secret}").as_bytes()),
+        ),
+        (
+            "truncated percent-escape",
+            basic_raw(format!("svc:{secret}%4").as_bytes()),
+        ),
+        (
+            "invalid UTF-8 after decoding",
+            basic_raw(format!("svc%ff:{secret}").as_bytes()),
+        ),
+        ("invalid UTF-8 bytes", basic_raw(&[b's', 0xff, b':', b'x'])),
+        ("empty id", basic_raw(format!(":{secret}").as_bytes())),
+        ("not Basic", "Bearer abc".to_owned()),
+    ];
+    for proto in BOTH {
+        let h = http(proto);
+        for (what, auth) in &cases {
+            for (path, body) in [
+                (TOKEN, "grant_type=client_credentials"),
+                (INTROSPECT, "token=abc"),
+                (REVOKE, "token=abc"),
+            ] {
+                let reply = h.post_form(&server.url(path), body, Some(auth)).await;
+                assert_invalid_client(&reply, true, &format!("{proto:?} {path} {what}"));
+            }
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn basic_and_client_secret_in_the_body_is_invalid_request() {
+    let server = server().await;
+    let secret = server.secret("svc");
+    for proto in BOTH {
+        let h = http(proto);
+        for body in [
+            format!("grant_type=client_credentials&client_id=svc&client_secret={secret}"),
+            format!("grant_type=client_credentials&client_secret={secret}"),
+        ] {
+            let reply = h
+                .post_form(&server.url(TOKEN), &body, Some(&basic("svc", secret)))
+                .await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", &body);
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn basic_with_a_matching_client_id_in_the_body_is_accepted() {
+    let server = server().await;
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(&server.base, "svc", server.secret("svc"), "&client_id=svc")
+            .await;
+        assert_token_response(&reply, "read write");
+    }
+}
+
+#[tokio::test]
+async fn basic_with_a_different_client_id_in_the_body_is_invalid_request() {
+    let server = server().await;
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(
+                &server.base,
+                "svc",
+                server.secret("svc"),
+                "&client_id=other",
+            )
+            .await;
+        assert_error(
+            &reply,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "other id",
+        );
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn repeated_parameter_is_invalid_request() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    let rs = basic("rs", server.secret("rs"));
+    for proto in BOTH {
+        let h = http(proto);
+        for (path, body, auth) in [
+            (
+                TOKEN,
+                "grant_type=client_credentials&grant_type=client_credentials".to_owned(),
+                Some(auth.as_str()),
+            ),
+            (
+                TOKEN,
+                "grant_type=client_credentials&scope=read&scope=write".to_owned(),
+                Some(auth.as_str()),
+            ),
+            (
+                TOKEN,
+                "grant_type=client_credentials&scope=&scope=".to_owned(),
+                Some(auth.as_str()),
+            ),
+            (
+                TOKEN,
+                format!(
+                    "grant_type=client_credentials&client_id=svc&client_id=svc&client_secret={}",
+                    server.secret("svc")
+                ),
+                None,
+            ),
+            (INTROSPECT, "token=a&token=b".to_owned(), Some(rs.as_str())),
+            (REVOKE, "token=a&token=b".to_owned(), Some(rs.as_str())),
+        ] {
+            let reply = h.post_form(&server.url(path), &body, auth).await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", &body);
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn missing_grant_type_is_invalid_request() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    for proto in BOTH {
+        let h = http(proto);
+        for body in ["", "scope=read", "grant_type=", "grant_type"] {
+            let reply = h.post_form(&server.url(TOKEN), body, Some(&auth)).await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_grant_types_are_unsupported_grant_type() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    for proto in BOTH {
+        let h = http(proto);
+        for grant in [
+            "password",
+            "authorization_code",
+            "refresh_token",
+            "implicit",
+            "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
+            "Client_Credentials",
+            "client_credentials%20",
+        ] {
+            let body = format!("grant_type={grant}&username=a&password=b&code=c");
+            let reply = h.post_form(&server.url(TOKEN), &body, Some(&auth)).await;
+            assert_error(
+                &reply,
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                grant,
+            );
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for path in [TOKEN, INTROSPECT, REVOKE] {
+            for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
+                let reply = h.request(method.clone(), &server.url(path), &[], b"").await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path}"
+                );
+                assert_eq!(reply.header("allow"), Some("POST"), "{method} {path}");
+            }
+        }
+        for path in [METADATA, "/healthz"] {
+            for method in [Method::POST, Method::PUT, Method::DELETE] {
+                let reply = h
+                    .request(
+                        method.clone(),
+                        &server.url(path),
+                        &[("content-type", FORM)],
+                        b"",
+                    )
+                    .await;
+                assert_eq!(
+                    reply.status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path}"
+                );
+                let allow = reply.header("allow").expect("Allow header");
+                assert!(allow.contains("GET"), "{method} {path}: Allow {allow}");
+                assert!(
+                    !allow.contains(method.as_str()),
+                    "{method} {path}: Allow {allow}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_path_is_404() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for path in [
+            "/",
+            "/oauth",
+            "/oauth/token/",
+            "/OAUTH/TOKEN",
+            "/oauth/authorize",
+            "/.well-known/openid-configuration",
+        ] {
+            let reply = h.get(&server.url(path)).await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "GET {path}");
+            let reply = h
+                .post_form(&server.url(path), "grant_type=client_credentials", None)
+                .await;
+            assert_eq!(reply.status, StatusCode::NOT_FOUND, "POST {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn request_body_over_16_kib_is_413() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    for proto in BOTH {
+        let h = http(proto);
+        let padding = "a".repeat(17 * 1024);
+        let body = format!("grant_type=client_credentials&pad={padding}");
+        for path in [TOKEN, INTROSPECT, REVOKE] {
+            let reply = h.post_form(&server.url(path), &body, Some(&auth)).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{proto:?} {path}"
+            );
+        }
+        // Just under the limit is an ordinary request.
+        let padding = "a".repeat(16 * 1024 - 100);
+        let body = format!("grant_type=client_credentials&pad={padding}");
+        let reply = h.post_form(&server.url(TOKEN), &body, Some(&auth)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{proto:?}: {}", reply.text());
+    }
+}
+
+#[tokio::test]
+async fn no_input_makes_the_server_answer_500_or_fail() {
+    let server = server().await;
+    let secret = server.secret("svc").to_owned();
+    let auth = basic("svc", &secret);
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"&&&".to_vec(),
+        b"===".to_vec(),
+        b"%".to_vec(),
+        b"%%%%".to_vec(),
+        b"grant_type=%".to_vec(),
+        b"grant_type=client_credentials&scope=%ff".to_vec(),
+        b"grant_type=client_credentials&scope=\"\\".to_vec(),
+        b"grant_type=client_credentials&scope=read%00".to_vec(),
+        b"grant_type=client_credentials&scope=+++++".to_vec(),
+        vec![0xff, 0xfe, 0x00, b'=', 0x80],
+        b"token=%00%01".to_vec(),
+        b"token=".to_vec(),
+        "grant_type=client_credentials&scope=é".as_bytes().to_vec(),
+        format!("grant_type=client_credentials&client_id=&client_secret={secret}").into_bytes(),
+        b"grant_type=client_credentials&client_id=svc&client_secret=".to_vec(),
+        format!("grant_type=client_credentials&{}", "x=1&".repeat(3000)).into_bytes(),
+    ];
+    let auths: Vec<Option<String>> = vec![
+        None,
+        Some(auth.clone()),
+        Some("Basic".into()),
+        Some("Basic ====".into()),
+        Some(basic_raw(b":")),
+        Some(basic_raw("é:é".as_bytes())),
+        Some(basic_raw(&[0u8; 64])),
+        Some(format!("Basic {}", "A".repeat(8000))),
+    ];
+    let mut seen = 0;
+    for proto in BOTH {
+        let h = http(proto);
+        for path in [TOKEN, INTROSPECT, REVOKE] {
+            for body in &bodies {
+                for auth in &auths {
+                    let mut headers = vec![("content-type", FORM)];
+                    if let Some(auth) = auth {
+                        headers.push(("authorization", auth.as_str()));
+                    }
+                    let reply = h
+                        .request(Method::POST, &server.url(path), &headers, body)
+                        .await;
+                    assert!(
+                        reply.status.as_u16() < 500,
+                        "{proto:?} {path} {:?} {auth:?}: {} {}",
+                        String::from_utf8_lossy(body),
+                        reply.status,
+                        reply.text()
+                    );
+                    seen += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(seen, 2 * 3 * bodies.len() * auths.len());
+    // The server is still healthy afterwards.
+    assert_eq!(
+        http(Proto::H1).get(&server.url("/healthz")).await.status,
+        StatusCode::OK
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Brute force (RFC 6749 §2.3.1)
+
+#[tokio::test]
+async fn repeated_wrong_secrets_lock_the_client_id_out_with_an_escalating_retry_after() {
+    let server = server().await;
+    let h = http(Proto::H1);
+    let mut first_429 = None;
+    for attempt in 1..=8 {
+        let reply = h.token_basic(&server.base, "svc", "guess", "").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            first_429 = Some((attempt, reply));
+            break;
+        }
+        assert_invalid_client(&reply, true, &format!("attempt {attempt}"));
+    }
+    let (attempt, reply) = first_429.expect("no 429 after 8 wrong secrets in a row");
+    assert!(
+        attempt >= 3,
+        "locked out after only {} failures",
+        attempt - 1
+    );
+    let first_wait: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=15).contains(&first_wait), "Retry-After {first_wait}");
+    assert!(reply.json().get("access_token").is_none());
+
+    // During the lockout, even the right secret is refused (and over HTTP/2 too).
+    let reply = http(Proto::H2)
+        .token_basic(&server.base, "svc", server.secret("svc"), "")
+        .await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(reply.header("retry-after").is_some());
+
+    // Once the lockout passes, one more failure locks it out for longer.
+    tokio::time::sleep(Duration::from_millis(first_wait * 1000 + 100)).await;
+    let reply = h.token_basic(&server.base, "svc", "guess", "").await;
+    assert_invalid_client(&reply, true, "after the first lockout");
+    let reply = h.token_basic(&server.base, "svc", "guess", "").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    let second_wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        second_wait > first_wait && second_wait <= 15,
+        "Retry-After went from {first_wait} to {second_wait}"
+    );
+
+    // When the failures stop, the right secret works again after the advertised wait.
+    tokio::time::sleep(Duration::from_millis(second_wait * 1000 + 100)).await;
+    let reply = h
+        .token_basic(&server.base, "svc", server.secret("svc"), "")
+        .await;
+    assert_token_response(&reply, "read write");
+}
+
+#[tokio::test]
+async fn unknown_client_ids_are_throttled_like_known_ones() {
+    let server = server().await;
+    let h = http(Proto::H2);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let reply = h.token_basic(&server.base, "ghost", "guess", "").await;
+        statuses.push(reply.status.as_u16());
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(reply.header("retry-after").is_some());
+            break;
+        }
+    }
+    let mut known = Vec::new();
+    for _ in 0..8 {
+        let reply = h.token_basic(&server.base, "svc", "guess", "").await;
+        known.push(reply.status.as_u16());
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses, known,
+        "unknown and known ids are locked out alike"
+    );
+    assert_eq!(statuses.last(), Some(&429));
+}
+
+#[tokio::test]
+async fn other_clients_keep_working_while_one_client_id_is_attacked() {
+    let server = server().await;
+    let h1 = http(Proto::H1);
+    let h2 = http(Proto::H2);
+    for i in 0..20 {
+        let reply = h1.token_basic(&server.base, "svc", "guess", "").await;
+        assert!(
+            reply.status == StatusCode::UNAUTHORIZED
+                || reply.status == StatusCode::TOO_MANY_REQUESTS,
+            "attack request {i}: {}",
+            reply.status
+        );
+        // Same address, different client: served at once every time.
+        let started = std::time::Instant::now();
+        let reply = h2
+            .token_post(&server.base, "other", server.secret("other"), "")
+            .await;
+        assert_token_response(&reply, "read");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "request {i} was slowed"
+        );
+    }
+    let reply = h1.token_basic(&server.base, "svc", "guess", "").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the attacked id is locked"
+    );
+}
+
+#[tokio::test]
+async fn a_dozen_failures_from_one_address_never_refuse_its_next_correct_request() {
+    let server = server().await;
+    let h = http(Proto::H1);
+    // Twelve failures spread over twelve ids, so no per-id lockout is involved...
+    for i in 0..12 {
+        let reply = h
+            .token_basic(&server.base, &format!("typo{i}"), "wrong", "")
+            .await;
+        assert_invalid_client(&reply, true, &format!("failure {i}"));
+    }
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(&server.base, "svc", server.secret("svc"), "")
+            .await;
+        assert_token_response(&reply, "read write");
+    }
+    // ...and twelve more against one id: the address still gets its next correct request.
+    for _ in 0..12 {
+        let reply = h.token_post(&server.base, "other", "wrong", "").await;
+        assert!(
+            reply.status == StatusCode::UNAUTHORIZED
+                || reply.status == StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    let reply = h
+        .token_basic(
+            &server.base,
+            "svc.one_x-2",
+            server.secret("svc.one_x-2"),
+            "",
+        )
+        .await;
+    assert_token_response(&reply, "read");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokens and secrets
+
+#[tokio::test]
+async fn access_tokens_are_43_url_safe_characters_and_all_distinct() {
+    let server = server().await;
+    let mut seen = HashSet::new();
+    for proto in BOTH {
+        let h = http(proto);
+        for _ in 0..25 {
+            let token = h.token(&server, "svc").await;
+            assert_eq!(token.len(), 43, "{token}");
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{token}"
+            );
+            assert!(seen.insert(token), "a token was issued twice");
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 50);
+    assert_eq!(server.server.store().len(), 50);
+}
+
+#[tokio::test]
+async fn the_clients_file_keeps_no_secret() {
+    let server = server().await;
+    let text = std::fs::read_to_string(&server.clients_file).unwrap();
+    serde_json::from_str::<Value>(&text).expect("the clients file is JSON");
+    for (id, secret) in &server.secrets {
+        assert!(text.contains(id.as_str()));
+        assert!(
+            !text.contains(secret.as_str()),
+            "the file holds the secret of {id}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection (RFC 7662)
+
+#[tokio::test]
+async fn introspection_requires_client_authentication() {
+    let server = server().await;
+    let token = http(Proto::H1).token(&server, "svc").await;
+    for proto in BOTH {
+        let h = http(proto);
+        let body = format!("token={token}");
+        let reply = h.post_form(&server.url(INTROSPECT), &body, None).await;
+        assert_invalid_client(&reply, false, "no authentication");
+        let reply = h
+            .post_form(&server.url(INTROSPECT), &body, Some(&basic("rs", "wrong")))
+            .await;
+        assert_invalid_client(&reply, true, "wrong secret");
+        assert!(!reply.text().contains("active"));
+    }
+}
+
+#[tokio::test]
+async fn client_without_introspect_permission_gets_403_and_learns_nothing_about_the_token() {
+    let server = server().await;
+    let active = http(Proto::H1).token(&server, "other").await;
+    for proto in BOTH {
+        let h = http(proto);
+        let mut answers = Vec::new();
+        for token in [active.as_str(), "no-such-token"] {
+            let reply = h
+                .post_form(
+                    &server.url(INTROSPECT),
+                    &format!("token={token}"),
+                    Some(&basic("svc", server.secret("svc"))),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{}", reply.text());
+            assert!(reply.json().get("error").is_some());
+            assert!(reply.json().get("active").is_none());
+            assert!(!reply.text().contains(token));
+            answers.push(reply.body);
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "active and unknown tokens look the same"
+        );
+        // Even without a token parameter, the answer is the same 403.
+        let reply = h
+            .post_form(
+                &server.url(INTROSPECT),
+                "",
+                Some(&basic("svc", server.secret("svc"))),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::FORBIDDEN);
+        assert_eq!(reply.body, answers[0]);
+    }
+}
+
+#[tokio::test]
+async fn active_token_introspects_with_scope_client_id_token_type_exp_iat_iss() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .token_basic(&server.base, "svc", server.secret("svc"), "&scope=write")
+            .await;
+        let token = reply.json()["access_token"].as_str().unwrap().to_owned();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reply = h.introspect(&server, "rs", &token).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        let body = reply.json();
+        assert_eq!(body["active"], true);
+        assert_eq!(body["scope"], "write");
+        assert_eq!(body["client_id"], "svc");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["iss"], server.issuer.as_str());
+        let iat = body["iat"].as_u64().expect("iat");
+        let exp = body["exp"].as_u64().expect("exp");
+        assert!(iat.abs_diff(now) <= 2, "iat {iat}, now {now}");
+        assert_eq!(exp - iat, 3600);
+    }
+}
+
+#[tokio::test]
+async fn unknown_expired_and_revoked_tokens_introspect_as_exactly_active_false() {
+    let server = TestServer::start(ServerOptions {
+        token_ttl: Duration::from_secs(1),
+        ..ServerOptions::default()
+    })
+    .await;
+    let h1 = http(Proto::H1);
+    let expiring = h1.token(&server, "svc").await;
+    let revoked = h1.token(&server, "svc").await;
+    assert_eq!(
+        h1.revoke(&server, "svc", &revoked).await.status,
+        StatusCode::OK
+    );
+    // Alive right after issue.
+    assert_eq!(
+        h1.introspect(&server, "rs", &expiring).await.json()["active"],
+        true
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for proto in BOTH {
+        let h = http(proto);
+        for (what, token) in [
+            ("unknown", "no-such-token"),
+            (
+                "unknown, token-shaped",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+            ("expired", expiring.as_str()),
+            ("revoked", revoked.as_str()),
+        ] {
+            let reply = h.introspect(&server, "rs", token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{what}");
+            assert_eq!(reply.json(), json!({"active": false}), "{what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn introspection_without_a_token_is_invalid_request() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for body in ["", "token=", "token_type_hint=access_token"] {
+            let reply = h
+                .post_form(
+                    &server.url(INTROSPECT),
+                    body,
+                    Some(&basic("rs", server.secret("rs"))),
+                )
+                .await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", body);
+            assert!(reply.json().get("active").is_none());
+        }
+    }
+}
+
+#[tokio::test]
+async fn introspection_accepts_client_secret_basic_and_client_secret_post() {
+    let server = server().await;
+    let token = http(Proto::H1).token(&server, "svc").await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h.introspect(&server, "rs", &token).await;
+        assert_eq!(reply.json()["active"], true, "basic");
+        let body = format!(
+            "token={token}&client_id=rs&client_secret={}",
+            server.secret("rs")
+        );
+        let reply = h.post_form(&server.url(INTROSPECT), &body, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(reply.json()["active"], true, "post");
+        assert_eq!(reply.json()["client_id"], "svc");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation (RFC 7009)
+
+#[tokio::test]
+async fn revocation_requires_client_authentication() {
+    let server = server().await;
+    let token = http(Proto::H1).token(&server, "svc").await;
+    for proto in BOTH {
+        let h = http(proto);
+        let body = format!("token={token}");
+        let reply = h.post_form(&server.url(REVOKE), &body, None).await;
+        assert_invalid_client(&reply, false, "no authentication");
+        let reply = h
+            .post_form(&server.url(REVOKE), &body, Some(&basic("svc", "wrong")))
+            .await;
+        assert_invalid_client(&reply, true, "wrong secret");
+    }
+    // Nothing was revoked.
+    let reply = http(Proto::H1).introspect(&server, "rs", &token).await;
+    assert_eq!(reply.json()["active"], true);
+}
+
+#[tokio::test]
+async fn revocation_without_a_token_is_invalid_request() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for body in ["", "token=", "token_type_hint=access_token"] {
+            let reply = h
+                .post_form(
+                    &server.url(REVOKE),
+                    body,
+                    Some(&basic("svc", server.secret("svc"))),
+                )
+                .await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request", body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_your_own_token_answers_200_and_the_token_becomes_inactive() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let token = h.token(&server, "svc").await;
+        let reply = h.revoke(&server, "svc", &token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        let reply = h.introspect(&server, "rs", &token).await;
+        assert_eq!(reply.json(), json!({"active": false}));
+        // Revoking it again is still 200.
+        assert_eq!(
+            h.revoke(&server, "svc", &token).await.status,
+            StatusCode::OK
+        );
+
+        // With client_secret_post too.
+        let token = h.token(&server, "other").await;
+        let body = format!(
+            "token={token}&token_type_hint=access_token&client_id=other&client_secret={}",
+            server.secret("other")
+        );
+        let reply = h.post_form(&server.url(REVOKE), &body, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(
+            h.introspect(&server, "rs", &token).await.json(),
+            json!({"active": false})
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_an_unknown_token_answers_200() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for token in [
+            "no-such-token",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            let reply = h.revoke(&server, "svc", token).await;
+            assert_eq!(reply.status, StatusCode::OK, "{token}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_another_clients_token_answers_200_and_leaves_it_active() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let theirs = h.token(&server, "other").await;
+        let own = h.token(&server, "svc").await;
+        let unknown = h.revoke(&server, "svc", "no-such-token").await;
+        let foreign = h.revoke(&server, "svc", &theirs).await;
+        let mine = h.revoke(&server, "svc", &own).await;
+        // The same answer in all three cases: the endpoint is no oracle.
+        assert_eq!(foreign.status, StatusCode::OK);
+        assert_eq!(foreign.status, unknown.status);
+        assert_eq!(foreign.status, mine.status);
+        assert_eq!(foreign.body, unknown.body);
+        assert_eq!(foreign.body, mine.body);
+        let reply = h.introspect(&server, "rs", &theirs).await;
+        assert_eq!(
+            reply.json()["active"],
+            true,
+            "someone else's token stays active"
+        );
+        assert_eq!(reply.json()["client_id"], "other");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metadata (RFC 8414) and health
+
+#[tokio::test]
+async fn metadata_issuer_is_the_configured_issuer_byte_for_byte_and_never_the_host_header() {
+    // The port is unknown before binding, so reserve a port, free it, and bind it again.
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let issuer = format!("https://localhost:{}/tenant", addr.port());
+    let server = TestServer::start(ServerOptions {
+        issuer: Some(issuer.clone()),
+        addr: Some(addr),
+        ..ServerOptions::default()
+    })
+    .await;
+    let expected_scopes = json!(["introspect", "read", "write"]);
+    let methods = json!(["client_secret_basic", "client_secret_post"]);
+    for proto in BOTH {
+        let h = http(proto);
+        for (url, host) in [
+            (server.url(METADATA), None),
+            (server.url(METADATA), Some("evil.example:8443")),
+            (format!("https://127.0.0.1:{}{METADATA}", addr.port()), None),
+        ] {
+            let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
+            let reply = h.request(Method::GET, &url, &headers, b"").await;
+            assert_eq!(reply.status, StatusCode::OK, "{proto:?} {url} {host:?}");
+            assert_eq!(reply.header("content-type"), Some("application/json"));
+            let text = reply.text();
+            assert!(
+                text.contains(&format!("\"issuer\":\"{issuer}\"")),
+                "issuer not byte for byte in {text}"
+            );
+            let body = reply.json();
+            assert_eq!(body["issuer"], issuer.as_str());
+            assert_eq!(body["token_endpoint"], format!("{issuer}/oauth/token"));
+            assert_eq!(
+                body["introspection_endpoint"],
+                format!("{issuer}/oauth/introspect")
+            );
+            assert_eq!(
+                body["revocation_endpoint"],
+                format!("{issuer}/oauth/revoke")
+            );
+            assert_eq!(body["response_types_supported"], json!([]));
+            assert_eq!(body["grant_types_supported"], json!(["client_credentials"]));
+            assert_eq!(body["token_endpoint_auth_methods_supported"], methods);
+            assert_eq!(
+                body["introspection_endpoint_auth_methods_supported"],
+                methods
+            );
+            assert_eq!(body["revocation_endpoint_auth_methods_supported"], methods);
+            assert_eq!(body["scopes_supported"], expected_scopes);
+            assert!(!text.contains("evil.example"));
+        }
+        // Introspection reports the same issuer.
+        let token = h.token(&server, "svc").await;
+        assert_eq!(
+            h.introspect(&server, "rs", &token).await.json()["iss"],
+            issuer.as_str()
+        );
+    }
+}
+
+#[tokio::test]
+async fn metadata_keeps_a_trailing_slash_only_when_configured() {
+    let server = TestServer::start(ServerOptions {
+        issuer: Some("https://auth.example.com".into()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let reply = http(Proto::H2).get(&server.url(METADATA)).await;
+    assert_eq!(reply.json()["issuer"], "https://auth.example.com");
+    assert_eq!(
+        reply.json()["token_endpoint"],
+        "https://auth.example.com/oauth/token"
+    );
+}
+
+#[tokio::test]
+async fn healthz_answers_200() {
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h.get(&server.url("/healthz")).await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+#[ignore = "BUG: HEAD over HTTP/2 gets a response body (DATA frames), so the client resets the stream with PROTOCOL_ERROR"]
+async fn head_on_get_endpoints_answers_200_without_a_body_over_both_versions() {
+    // The server answers `Allow: GET, HEAD` for these paths, so HEAD must work.
+    let server = server().await;
+    for proto in BOTH {
+        let h = http(proto);
+        for path in ["/healthz", METADATA] {
+            let request = http::Request::builder()
+                .method(Method::HEAD)
+                .uri(server.url(path))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            let reply = h
+                .try_send(request)
+                .await
+                .unwrap_or_else(|e| panic!("{proto:?} HEAD {path}: {e}"));
+            assert_eq!(reply.status, StatusCode::OK, "{proto:?} HEAD {path}");
+            assert!(reply.body.is_empty(), "{proto:?} HEAD {path}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logs
+
+#[tokio::test]
+async fn logs_never_show_a_secret_or_a_token_and_name_the_authenticated_client() {
+    tollgate::access_log::start_capture();
+    let server = TestServer::start(ServerOptions {
+        clients: vec![client("log-svc", "read", false), client("log-rs", "", true)],
+        ..ServerOptions::default()
+    })
+    .await;
+    let secret = server.secret("log-svc").to_owned();
+    let rs_secret = server.secret("log-rs").to_owned();
+    let wrong = ["wrong-secret-AAAA-1234", "wrong-secret-BBBB-5678"];
+    let mut tokens = Vec::new();
+    for proto in BOTH {
+        let h = http(proto);
+        let token = h.token(&server, "log-svc").await;
+        let post = h.token_post(&server.base, "log-svc", &secret, "").await;
+        tokens.push(post.json()["access_token"].as_str().unwrap().to_owned());
+        for w in wrong {
+            h.token_basic(&server.base, "log-svc", w, "").await;
+            h.token_post(&server.base, "log-svc", w, "").await;
+        }
+        // Credentials in the query, where a careless log would show them.
+        h.post_form(
+            &server.url(&format!("{TOKEN}?client_id=log-svc&client_secret={secret}")),
+            "grant_type=client_credentials",
+            None,
+        )
+        .await;
+        assert_eq!(
+            h.introspect(&server, "log-rs", &token).await.json()["active"],
+            true
+        );
+        h.introspect(&server, "log-rs", "forged-token-CCCC-9999")
+            .await;
+        h.post_form(
+            &server.url(&format!("{INTROSPECT}?token={token}")),
+            &format!("token={token}"),
+            Some(&basic("log-rs", &rs_secret)),
+        )
+        .await;
+        assert_eq!(
+            h.revoke(&server, "log-svc", &token).await.status,
+            StatusCode::OK
+        );
+        h.revoke(&server, "log-svc", "forged-token-DDDD-0000").await;
+        tokens.push(token);
+    }
+    let lines = tollgate::access_log::captured();
+    let mine: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("client_id=log-svc") || l.contains("client_id=log-rs"))
+        .collect();
+    assert!(!mine.is_empty(), "no line names the client: {lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" POST /oauth/token 200 ") && l.contains("client_id=log-svc")),
+        "a successful token request's line names its client_id: {mine:#?}"
+    );
+    let needles: Vec<&str> = [secret.as_str(), rs_secret.as_str()]
+        .into_iter()
+        .chain(wrong)
+        .chain(tokens.iter().map(String::as_str))
+        .chain(["forged-token-CCCC-9999", "forged-token-DDDD-0000"])
+        .collect();
+    for line in &lines {
+        for needle in &needles {
+            assert!(
+                !line.contains(needle),
+                "a log line shows a secret or token: {line}"
+            );
+        }
+        assert!(!line.contains("client_secret="), "{line}");
+    }
+    // Debug output of the server holds no secret either.
+    let debug = format!("{:?}", server.server);
+    for needle in &needles {
+        assert!(!debug.contains(needle));
+    }
+}
+
+#[tokio::test]
+async fn logged_request_paths_have_no_query() {
+    tollgate::access_log::start_capture();
+    let server = server().await;
+    let marker = "querymarker7f3a9c";
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .get(&server.url(&format!("/healthz?access_token={marker}&x={proto:?}")))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let lines = tollgate::access_log::captured();
+    assert!(
+        lines.iter().any(|l| l.contains(" GET /healthz 200 ")),
+        "no line for the request: {lines:#?}"
+    );
+    for line in &lines {
+        assert!(!line.contains(marker), "the query was logged: {line}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS and HTTP plumbing
+
+#[tokio::test]
+async fn alpn_h2_gives_http2_and_http11_or_no_alpn_gives_http11() {
+    let server = server().await;
+    let tls = raw_tls(server.addr, &[b"h2"]).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    drop(tls);
+    let tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    drop(tls);
+    let tls = raw_tls(server.addr, &[b"h2", b"http/1.1"]).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    drop(tls);
+    // Without ALPN the server speaks HTTP/1.1.
+    let mut tls = raw_tls(server.addr, &[]).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    write_all(
+        &mut tls,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    let (status, head, _) = read_h1_response(&mut tls)
+        .await
+        .unwrap()
+        .expect("a response");
+    assert_eq!(status, 200);
+    assert!(head.starts_with("HTTP/1.1 "));
+    // And the real clients get the version they asked for (checked by `send`).
+    for proto in BOTH {
+        assert_eq!(
+            http(proto).get(&server.url("/healthz")).await.version,
+            proto.version()
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_1_2_and_1_3_are_offered() {
+    let server = server().await;
+    for (version, expected) in [
+        (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
+        (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
+    ] {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(certs().ca()).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(tollgate::http::crypto_provider())
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let tls = connector
+            .connect(
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+                tcp,
+            )
+            .await
+            .expect("handshake");
+        assert_eq!(tls.get_ref().1.protocol_version(), Some(expected));
+    }
+}
+
+#[tokio::test]
+async fn http1_request_head_over_16_kib_is_431() {
+    let server = server().await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let mut request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 20 * 1024));
+    request.extend_from_slice(b"\r\n\r\n");
+    write_all(&mut tls, &request).await;
+    let response = tokio::time::timeout(Duration::from_secs(5), read_h1_response(&mut tls))
+        .await
+        .expect("an answer in time")
+        .expect("read")
+        .expect("a response, not a bare close");
+    assert_eq!(response.0, 431, "{}", response.1);
+
+    // A head just under the limit is fine.
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let mut request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 12 * 1024));
+    request.extend_from_slice(b"\r\n\r\n");
+    write_all(&mut tls, &request).await;
+    let response = read_h1_response(&mut tls)
+        .await
+        .unwrap()
+        .expect("a response");
+    assert_eq!(response.0, 200);
+}
+
+#[tokio::test]
+async fn http2_request_headers_over_16_kib_are_refused_without_a_500() {
+    let server = server().await;
+    let h = http(Proto::H2);
+    let big = "a".repeat(20 * 1024);
+    let request = http::Request::builder()
+        .uri(server.url("/healthz"))
+        .header("x-big", big.as_str())
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    match h.try_send(request).await {
+        Ok(reply) => assert_eq!(reply.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        // A stream reset is an acceptable refusal too.
+        Err(e) => assert!(!e.contains("timed out"), "{e}"),
+    }
+    // The connection (and server) still serves ordinary requests.
+    assert_eq!(h.get(&server.url("/healthz")).await.status, StatusCode::OK);
+}
+
+fn fast_limits() -> tollgate::http::Limits {
+    tollgate::http::Limits {
+        head_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(3),
+        ..tollgate::http::Limits::default()
+    }
+}
+
+#[tokio::test]
+#[ignore = "BUG: http.rs only re-arms its timer at the idle deadline, so a partial head is cut at the idle timeout (60 s by default), not the head timeout"]
+async fn partial_request_head_is_closed_after_the_head_timeout() {
+    let server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            head_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(10),
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let started = std::time::Instant::now();
+    write_all(
+        &mut tls,
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Ty",
+    )
+    .await;
+    let closed = time_until_closed(&mut tls, Duration::from_secs(4))
+        .await
+        .expect("the server kept a half-sent head open for 4 s (head timeout 1 s)");
+    let closed_at = started.elapsed();
+    assert!(
+        closed_at >= Duration::from_millis(900) && closed_at < Duration::from_secs(3),
+        "closed after {closed_at:?} ({closed:?} of waiting)"
+    );
+
+    // A head trickled byte by byte is bounded by the same timeout.
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let started = std::time::Instant::now();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let mut cut = false;
+    for byte in head.iter().take(60) {
+        if tls.write_all(&[*byte]).await.is_err() || tls.flush().await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if started.elapsed() > Duration::from_secs(5) {
+            break;
+        }
+    }
+    if !cut {
+        assert!(
+            time_until_closed(&mut tls, Duration::from_secs(3))
+                .await
+                .is_some(),
+            "a trickled head was not cut"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connection_outlives_the_head_timeout_and_closes_after_the_idle_timeout() {
+    let server = TestServer::start(ServerOptions {
+        limits: fast_limits(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    write_all(&mut tls, request).await;
+    assert_eq!(
+        read_h1_response(&mut tls).await.unwrap().expect("first").0,
+        200
+    );
+    // Longer than the head timeout (1 s), shorter than the idle timeout (3 s).
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    write_all(&mut tls, request).await;
+    let second = read_h1_response(&mut tls)
+        .await
+        .expect("read")
+        .expect("the keep-alive connection was closed after the head timeout");
+    assert_eq!(second.0, 200);
+    let idle_started = std::time::Instant::now();
+    let closed = time_until_closed(&mut tls, Duration::from_secs(8)).await;
+    let closed = closed.expect("the idle connection was never closed");
+    assert!(
+        closed >= Duration::from_millis(2500) && closed < Duration::from_secs(5),
+        "idle connection closed after {closed:?} (idle timeout 3 s), since {:?}",
+        idle_started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_stops_accepting_returns_and_the_port_can_be_reused_at_once() {
+    let server = server().await;
+    let addr = server.addr;
+    let clients_file = server.clients_file.clone();
+    let secrets = server.secrets.clone();
+    let h = http(Proto::H1);
+    assert_eq!(h.get(&server.url("/healthz")).await.status, StatusCode::OK);
+    // An idle keep-alive connection (HTTP/2) is open too.
+    let h2 = http(Proto::H2);
+    assert_eq!(h2.get(&server.url("/healthz")).await.status, StatusCode::OK);
+    let started = std::time::Instant::now();
+    assert!(
+        server.stop().await,
+        "run did not return after the shutdown signal"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown with only idle connections took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener still accepts after shutdown"
+    );
+    // A restart on the same port works at once.
+    let restarted = TestServer::start_with_file(
+        ServerOptions {
+            addr: Some(addr),
+            ..ServerOptions::default()
+        },
+        clients_file,
+        secrets,
+    )
+    .await;
+    assert_eq!(restarted.addr, addr);
+    for proto in BOTH {
+        let h = http(proto);
+        let reply = h
+            .token_basic(&restarted.base, "svc", restarted.secret("svc"), "")
+            .await;
+        assert_token_response(&reply, "read write");
+    }
+    assert!(restarted.stop().await);
+}
+
+#[tokio::test]
+async fn in_flight_request_finishes_after_the_shutdown_signal() {
+    let mut server = server().await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let body = format!(
+        "grant_type=client_credentials&client_id=svc&client_secret={}",
+        server.secret("svc")
+    );
+    let head = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: {FORM}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // The head and half the body: the request is in flight.
+    write_all(&mut tls, head.as_bytes()).await;
+    write_all(&mut tls, &body.as_bytes()[..10]).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signal_stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // New connections are refused now...
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+    // ...but the request in flight is answered.
+    write_all(&mut tls, &body.as_bytes()[10..]).await;
+    let (status, _, body) =
+        tokio::time::timeout(Duration::from_secs(5), read_h1_response(&mut tls))
+            .await
+            .expect("answer in time")
+            .expect("read")
+            .expect("the in-flight request was cut");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("access_token"));
+    drop(tls);
+    assert!(server.stop().await);
+}
+
+#[tokio::test]
+async fn max_connections_counts_open_connections_and_the_next_one_waits_for_a_free_slot() {
+    let server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            max_connections: 2,
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    let first = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let mut second = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    write_all(
+        &mut second,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert_eq!(read_h1_response(&mut second).await.unwrap().unwrap().0, 200);
+
+    let addr = server.addr;
+    let third = tokio::spawn(async move { raw_tls(addr, &[b"http/1.1"]).await });
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served beyond max_connections"
+    );
+
+    drop(first);
+    let mut third = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("the waiting connection was not served after a slot freed")
+        .unwrap()
+        .expect("handshake");
+    write_all(
+        &mut third,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert_eq!(read_h1_response(&mut third).await.unwrap().unwrap().0, 200);
+}
