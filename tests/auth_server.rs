@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
@@ -1787,4 +1788,206 @@ async fn max_connections_counts_open_connections_and_the_next_one_waits_for_a_fr
     )
     .await;
     assert_eq!(read_h1_response(&mut third).await.unwrap().unwrap().0, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Added checks: per-address limit, token sweeping, concurrency, bodies and raw input
+
+#[tokio::test]
+async fn one_host_guessing_across_many_ids_is_stopped_while_other_hosts_keep_full_speed() {
+    let server = server().await;
+    let attacker_ip: std::net::IpAddr = [127, 0, 0, 2].into();
+    if tokio::net::TcpSocket::new_v4()
+        .and_then(|s| s.bind(SocketAddr::new(attacker_ip, 0)))
+        .is_err()
+    {
+        eprintln!("cannot bind 127.0.0.2: skipped");
+        return;
+    }
+    let attacker = http_from(Proto::H2, attacker_ip);
+    let honest = http(Proto::H1);
+    let mut first_refusal = None;
+    for i in 0..200 {
+        let reply = attacker
+            .token_basic(&server.base, &format!("guess-{i}"), "wrong", "")
+            .await;
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(reply.header("retry-after").is_some());
+                first_refusal = Some(i);
+                break;
+            }
+            other => panic!("attack request {i}: {other}"),
+        }
+        if i % 10 == 0 {
+            let started = std::time::Instant::now();
+            let reply = honest
+                .token_basic(&server.base, "svc", server.secret("svc"), "")
+                .await;
+            assert_token_response(&reply, "read write");
+            assert!(started.elapsed() < Duration::from_secs(1));
+        }
+    }
+    let first_refusal = first_refusal.expect("200 failures across 200 ids from one host");
+    assert!(
+        first_refusal > 12,
+        "the address was refused after only {first_refusal} failures"
+    );
+    // The guessing host is stopped even for a correct secret; every other host is served.
+    let reply = attacker
+        .token_basic(&server.base, "other", server.secret("other"), "")
+        .await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(&server.base, "other", server.secret("other"), "")
+            .await;
+        assert_token_response(&reply, "read");
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_swept_so_the_store_holds_only_live_tokens() {
+    let server = TestServer::start(ServerOptions {
+        token_ttl: Duration::from_secs(1),
+        sweep_interval: Some(Duration::from_millis(200)),
+        ..ServerOptions::default()
+    })
+    .await;
+    let h = http(Proto::H2);
+    for _ in 0..20 {
+        h.token(&server, "svc").await;
+    }
+    assert_eq!(server.server.store().len(), 20);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while server.server.store().len() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        server.server.store().len(),
+        0,
+        "expired tokens were not swept"
+    );
+    h.token(&server, "svc").await;
+    assert_eq!(server.server.store().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_token_requests_all_succeed_with_distinct_tokens() {
+    let server = std::sync::Arc::new(server().await);
+    for (proto, count) in [(Proto::H2, 300), (Proto::H1, 40)] {
+        let h = std::sync::Arc::new(http(proto));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..count {
+            let h = h.clone();
+            let server = server.clone();
+            tasks.spawn(async move {
+                let id = if i % 2 == 0 { "svc" } else { "other" };
+                h.token(&server, id).await
+            });
+        }
+        let mut tokens = HashSet::new();
+        while let Some(token) = tasks.join_next().await {
+            assert!(tokens.insert(token.expect("task")), "duplicate token");
+        }
+        assert_eq!(tokens.len(), count, "{proto:?}");
+    }
+    assert_eq!(server.server.tokens_issued(), 340);
+}
+
+#[tokio::test]
+async fn request_body_far_over_the_limit_is_refused_without_issuing_a_token() {
+    let server = server().await;
+    let auth = basic("svc", server.secret("svc"));
+    let body = format!("grant_type=client_credentials&pad={}", "a".repeat(1 << 20));
+    for proto in BOTH {
+        let request = http::Request::builder()
+            .method(Method::POST)
+            .uri(server.url(TOKEN))
+            .header("content-type", FORM)
+            .header("authorization", auth.as_str())
+            .body(http_body_util::Full::new(bytes::Bytes::from(body.clone())))
+            .unwrap();
+        match http(proto).try_send(request).await {
+            Ok(reply) => assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE, "{proto:?}"),
+            Err(e) => panic!("{proto:?}: no 413 for a 1 MiB body: {e}"),
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn chunked_request_body_over_16_kib_is_413() {
+    let server = server().await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let auth = basic("svc", server.secret("svc"));
+    let mut request = format!(
+        "POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nAuthorization: {auth}\r\n\
+         Content-Type: {FORM}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    let first = b"grant_type=client_credentials&pad=";
+    request.extend_from_slice(format!("{:x}\r\n", first.len()).as_bytes());
+    request.extend_from_slice(first);
+    request.extend_from_slice(b"\r\n");
+    for _ in 0..5 {
+        request.extend_from_slice(b"1000\r\n");
+        request.extend(std::iter::repeat_n(b'a', 0x1000));
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    write_all(&mut tls, &request).await;
+    let (status, head, _) =
+        tokio::time::timeout(Duration::from_secs(5), read_h1_response(&mut tls))
+            .await
+            .expect("answer in time")
+            .expect("read")
+            .expect("a response");
+    assert_eq!(status, 413, "{head}");
+    assert_eq!(server.server.tokens_issued(), 0);
+}
+
+#[tokio::test]
+async fn malformed_raw_http1_requests_never_get_a_5xx() {
+    let server = server().await;
+    let secret = server.secret("svc").to_owned();
+    let cases: Vec<Vec<u8>> = vec![
+        b"GARBAGE\r\n\r\n".to_vec(),
+        b"GET /healthz HTTP/9.9\r\nHost: localhost\r\n\r\n".to_vec(),
+        b"GET /heal\xffthz HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Bad\x00: v\r\n\r\n".to_vec(),
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX: a\x01b\r\n\r\n".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic \xff\xfe\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\xe9\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nabcdef".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials".to_vec(),
+        format!("POST /oauth/token?client_secret={secret} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\ngrant_type=client_credentials").into_bytes(),
+        b"POST http://evil.example/oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        b"CONNECT localhost:443 HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(),
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+        write_all(&mut tls, case).await;
+        let _ = tls.shutdown().await;
+        let response = tokio::time::timeout(Duration::from_secs(5), read_h1_response(&mut tls))
+            .await
+            .unwrap_or_else(|_| panic!("case {i}: no answer and no close within 5 s"));
+        if let Ok(Some((status, head, _))) = response {
+            assert!(
+                status < 500,
+                "case {i} {:?}: {head}",
+                String::from_utf8_lossy(case)
+            );
+        }
+    }
+    assert_eq!(server.server.tokens_issued(), 0);
+    assert_eq!(
+        http(Proto::H1).get(&server.url("/healthz")).await.status,
+        StatusCode::OK
+    );
 }

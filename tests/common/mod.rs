@@ -100,6 +100,8 @@ pub struct ServerOptions {
     pub limits: Limits,
     /// Bind here instead of `127.0.0.1:0`.
     pub addr: Option<SocketAddr>,
+    /// How often expired tokens are swept (`None`: the server's default).
+    pub sweep_interval: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -110,6 +112,7 @@ impl Default for ServerOptions {
             token_ttl: Duration::from_secs(3600),
             limits: Limits::default(),
             addr: None,
+            sweep_interval: None,
         }
     }
 }
@@ -176,6 +179,9 @@ impl TestServer {
         let mut config = AuthConfig::new(issuer.clone());
         config.token_ttl = options.token_ttl;
         config.max_body_bytes = options.limits.max_body_bytes;
+        if let Some(interval) = options.sweep_interval {
+            config.sweep_interval = interval;
+        }
         let server = Arc::new(AuthServer::new(registry, config));
         let tls = tollgate::http::server_tls_config(&certs().cert(), &certs().key())
             .expect("server TLS config");
@@ -322,6 +328,16 @@ pub fn http(proto: Proto) -> Http {
 }
 
 pub fn http_trusting(proto: Proto, ca: &Path) -> Http {
+    http_with(proto, ca, None)
+}
+
+/// A client whose connections come from `local` (any 127.0.0.0/8 address is loopback on
+/// Linux), to act as a different remote address.
+pub fn http_from(proto: Proto, local: std::net::IpAddr) -> Http {
+    http_with(proto, &certs().ca(), Some(local))
+}
+
+fn http_with(proto: Proto, ca: &Path, local: Option<std::net::IpAddr>) -> Http {
     let alpn: &[&[u8]] = match proto {
         Proto::H1 => &[b"http/1.1"],
         Proto::H2 => &[b"h2"],
@@ -329,6 +345,7 @@ pub fn http_trusting(proto: Proto, ca: &Path) -> Http {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
+    tcp.set_local_address(local);
     let connector = HttpsConnector::from((tcp, client_tls_config(ca, alpn)));
     let client = Client::builder(TokioExecutor::new())
         .http2_only(proto == Proto::H2)
