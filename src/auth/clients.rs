@@ -77,8 +77,12 @@ impl ClientRegistry {
             action: "read",
             source: e,
         })?;
-        let file = parse_clients_file(&text).map_err(|e| e.in_file(path))?;
-        Self::from_clients(file).map_err(|e| e.in_file(path))
+        Self::parse(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses and validates the text of a clients file.
+    pub fn parse(text: &str) -> Result<Self, ClientsFileError> {
+        Self::from_clients(parse_clients_file(text)?)
     }
 
     pub fn get(&self, id: &str) -> Option<&Client> {
