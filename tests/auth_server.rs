@@ -501,6 +501,20 @@ async fn basic_and_client_secret_in_the_body_is_invalid_request() {
 }
 
 #[tokio::test]
+#[ignore = "BUG: credentials.rs uses form.contains(\"client_secret\"), so an empty client_secret beside Basic is refused 400 although RFC 6749 §3.2 treats it as omitted"]
+async fn basic_with_an_empty_client_secret_parameter_counts_as_omitted() {
+    // RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted
+    // from the request." The server applies this to scope and grant_type; client_secret too.
+    let server = server().await;
+    for proto in BOTH {
+        let reply = http(proto)
+            .token_basic(&server.base, "svc", server.secret("svc"), "&client_secret=")
+            .await;
+        assert_token_response(&reply, "read write");
+    }
+}
+
+#[tokio::test]
 async fn basic_with_a_matching_client_id_in_the_body_is_accepted() {
     let server = server().await;
     for proto in BOTH {
@@ -1330,12 +1344,18 @@ async fn healthz_answers_200() {
 
 #[tokio::test]
 #[ignore = "BUG: HEAD over HTTP/2 gets a response body (DATA frames), so the client resets the stream with PROTOCOL_ERROR"]
-async fn head_on_get_endpoints_answers_200_without_a_body_over_both_versions() {
-    // The server answers `Allow: GET, HEAD` for these paths, so HEAD must work.
+async fn head_requests_are_answered_without_a_body_over_both_versions() {
+    // The server answers `Allow: GET, HEAD` for its GET paths, so HEAD must work; and no
+    // response to HEAD may carry a body (RFC 9110 §9.3.2), errors included.
     let server = server().await;
     for proto in BOTH {
         let h = http(proto);
-        for path in ["/healthz", METADATA] {
+        for (path, status) in [
+            ("/healthz", StatusCode::OK),
+            (METADATA, StatusCode::OK),
+            (TOKEN, StatusCode::METHOD_NOT_ALLOWED),
+            ("/no-such-path", StatusCode::NOT_FOUND),
+        ] {
             let request = http::Request::builder()
                 .method(Method::HEAD)
                 .uri(server.url(path))
@@ -1345,7 +1365,7 @@ async fn head_on_get_endpoints_answers_200_without_a_body_over_both_versions() {
                 .try_send(request)
                 .await
                 .unwrap_or_else(|e| panic!("{proto:?} HEAD {path}: {e}"));
-            assert_eq!(reply.status, StatusCode::OK, "{proto:?} HEAD {path}");
+            assert_eq!(reply.status, status, "{proto:?} HEAD {path}");
             assert!(reply.body.is_empty(), "{proto:?} HEAD {path}");
         }
     }
@@ -1990,4 +2010,88 @@ async fn malformed_raw_http1_requests_never_get_a_5xx() {
         http(Proto::H1).get(&server.url("/healthz")).await.status,
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn tls_handshake_that_never_starts_is_closed_after_the_handshake_timeout() {
+    let server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            handshake_timeout: Duration::from_secs(1),
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let closed = time_until_closed(&mut tcp, Duration::from_secs(4))
+        .await
+        .expect("a silent TCP connection was kept past the handshake timeout");
+    assert!(
+        closed >= Duration::from_millis(800),
+        "closed after {closed:?}"
+    );
+    // Half a ClientHello is bounded the same way.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    write_all(&mut tcp, &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await;
+    let closed = time_until_closed(&mut tcp, Duration::from_secs(4)).await;
+    assert!(closed.is_some(), "a half-sent ClientHello was kept open");
+}
+
+#[tokio::test]
+async fn connections_that_never_send_a_request_close_after_the_idle_timeout() {
+    let server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            head_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(2),
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
+        let mut tls = raw_tls(server.addr, &[alpn]).await.unwrap();
+        let closed = time_until_closed(&mut tls, Duration::from_secs(8))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: a silent connection stayed open 8 s (idle timeout 2 s)",
+                    String::from_utf8_lossy(alpn)
+                )
+            });
+        assert!(
+            closed >= Duration::from_millis(1500),
+            "{}: closed after {closed:?}",
+            String::from_utf8_lossy(alpn)
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_cuts_a_stuck_request_after_the_grace_period() {
+    let mut server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            shutdown_grace: Duration::from_secs(1),
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    write_all(
+        &mut tls,
+        b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signal_stop();
+    let started = std::time::Instant::now();
+    assert!(server.stop().await, "run never returned");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "a stuck request held shutdown for {:?} (grace 1 s)",
+        started.elapsed()
+    );
+    assert!(time_until_closed(&mut tls, Duration::from_secs(2))
+        .await
+        .is_some());
 }

@@ -450,11 +450,16 @@ async fn serve(args: &[String], addr: SocketAddr) -> Served {
 }
 
 /// Sends SIGTERM and returns the exit code and how long the exit took.
-async fn terminate(mut served: Served) -> (Option<i32>, Duration, String) {
+async fn terminate(served: Served) -> (Option<i32>, Duration, String) {
+    signal(served, "-TERM").await
+}
+
+/// Sends a signal (`-TERM`, `-INT`) and returns the exit code and how long the exit took.
+async fn signal(mut served: Served, signal: &str) -> (Option<i32>, Duration, String) {
     let mut child = served.child.take().unwrap();
     let started = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
@@ -467,7 +472,7 @@ async fn terminate(mut served: Served) -> (Option<i32>, Duration, String) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve ignored SIGTERM for 15 s");
+            panic!("serve ignored {signal} for 15 s");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -535,4 +540,42 @@ async fn serve_listens_on_an_ipv6_socket_address() {
     }
     let (code, _, log) = terminate(served).await;
     assert_eq!(code, Some(0), "{log}");
+}
+
+#[tokio::test]
+async fn serve_exits_0_on_sigint_too() {
+    let file = temp_dir("serve-int").join("clients.json");
+    let secret = added_secret(&add_client(&file, "svc", &[]), "svc");
+    let addr = free_port("127.0.0.1").unwrap();
+    let served = serve(&serve_args(&file, &addr.to_string()), addr).await;
+    let base = format!("https://localhost:{}", addr.port());
+    let reply = http(Proto::H2).token_basic(&base, "svc", &secret, "").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let (code, took, log) = signal(served, "-INT").await;
+    assert_eq!(code, Some(0), "exit after SIGINT; stderr: {log}");
+    assert!(took < Duration::from_secs(3), "SIGINT took {took:?}");
+}
+
+#[test]
+fn serve_refuses_unknown_flags_and_bad_values() {
+    let file = temp_dir("serve-flags").join("clients.json");
+    added_secret(&add_client(&file, "svc", &[]), "svc");
+    let mut cases: Vec<Vec<String>> = Vec::new();
+    for extra in [
+        &["--bogus", "1"][..],
+        &["--token-ttl", "0"],
+        &["--token-ttl", "ten"],
+        &["--max-connections", "0"],
+    ] {
+        let mut args = serve_args(&file, "127.0.0.1:0");
+        args.extend(extra.iter().map(|s| s.to_string()));
+        cases.push(args);
+    }
+    cases.push(serve_args(&file, "localhost:5003"));
+    cases.push(serve_args(&file, "::1:5003"));
+    for args in cases {
+        let output = run(&args);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(!stderr(&output).is_empty(), "{args:?}: no message");
+    }
 }
