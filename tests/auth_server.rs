@@ -1881,7 +1881,7 @@ async fn expired_tokens_are_swept_so_the_store_holds_only_live_tokens() {
     }
     assert_eq!(server.server.store().len(), 20);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while server.server.store().len() > 0 && std::time::Instant::now() < deadline {
+    while !server.server.store().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
