@@ -579,3 +579,69 @@ fn serve_refuses_unknown_flags_and_bad_values() {
         assert!(!stderr(&output).is_empty(), "{args:?}: no message");
     }
 }
+
+#[test]
+fn add_client_refuses_bad_scopes_and_never_clobbers_a_corrupt_file() {
+    let dir = temp_dir("add-bad");
+    let file = dir.join("clients.json");
+    added_secret(&add_client(&file, "svc", &["--scope", "read"]), "svc");
+    let before = std::fs::read(&file).unwrap();
+    for scope in ["re\"ad", "back\\slash", "caf\u{e9}"] {
+        let output = add_client(&file, "new", &["--scope", scope]);
+        assert!(!output.status.success(), "scope {scope:?} was accepted");
+        assert!(stdout(&output).is_empty());
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            before,
+            "scope {scope:?} changed the file"
+        );
+    }
+    // A clients file that cannot be read as one is left for a human to look at.
+    let corrupt = dir.join("corrupt.json");
+    std::fs::write(&corrupt, b"{\"clients\": [ oops").unwrap();
+    let output = add_client(&corrupt, "svc", &[]);
+    assert!(
+        !output.status.success(),
+        "add-client replaced a corrupt file"
+    );
+    assert!(
+        stderr(&output).contains(path_str(&corrupt)),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(std::fs::read(&corrupt).unwrap(), b"{\"clients\": [ oops");
+}
+
+#[test]
+fn concurrent_add_client_runs_all_land_in_the_file() {
+    let file = temp_dir("add-race").join("clients.json");
+    let children: Vec<(String, Child)> = (0..8)
+        .map(|i| {
+            let id = format!("svc-{i}");
+            let child = Command::new(BIN)
+                .args(["add-client", "--clients", path_str(&file), "--id", &id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start add-client");
+            (id, child)
+        })
+        .collect();
+    let mut secrets = Vec::new();
+    for (id, child) in children {
+        let output = wait_output(child, Duration::from_secs(20), &["add-client"]);
+        secrets.push((id.clone(), added_secret(&output, &id)));
+    }
+    let registry = tollgate::auth::clients::ClientRegistry::load(&file).expect("a valid file");
+    assert_eq!(registry.len(), 8, "concurrent updates were lost");
+    for (id, secret) in &secrets {
+        assert!(
+            matches!(
+                registry.verify(id, secret),
+                tollgate::auth::clients::Verdict::Authenticated(_)
+            ),
+            "{id}'s printed secret does not verify"
+        );
+    }
+}
