@@ -719,7 +719,7 @@ async fn request_body_over_16_kib_is_413() {
 }
 
 #[tokio::test]
-async fn no_input_makes_the_server_answer_500_or_fail() {
+async fn no_input_may_panic_the_server_or_produce_a_500() {
     let server = server().await;
     let secret = server.secret("svc").to_owned();
     let auth = basic("svc", &secret);
@@ -1573,7 +1573,7 @@ async fn http1_request_head_over_16_kib_is_431() {
 }
 
 #[tokio::test]
-async fn http2_request_headers_over_16_kib_are_refused_without_a_500() {
+async fn http2_request_headers_over_16_kib_are_431() {
     let server = server().await;
     let h = http(Proto::H2);
     let big = "a".repeat(20 * 1024);
@@ -1582,11 +1582,8 @@ async fn http2_request_headers_over_16_kib_are_refused_without_a_500() {
         .header("x-big", big.as_str())
         .body(http_body_util::Full::new(bytes::Bytes::new()))
         .unwrap();
-    match h.try_send(request).await {
-        Ok(reply) => assert_eq!(reply.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
-        // A stream reset is an acceptable refusal too.
-        Err(e) => assert!(!e.contains("timed out"), "{e}"),
-    }
+    let reply = h.try_send(request).await.expect("an answer, not a reset");
+    assert_eq!(reply.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     // The connection (and server) still serves ordinary requests.
     assert_eq!(h.get(&server.url("/healthz")).await.status, StatusCode::OK);
 }
@@ -1755,6 +1752,11 @@ async fn in_flight_request_finishes_after_the_shutdown_signal() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     // New connections are refused now...
     assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+    // ...and the port is free for a restarted server even while this request drains.
+    let rebound = tollgate::http::bind(server.addr)
+        .await
+        .expect("the port is not free while an old request drains");
+    drop(rebound);
     // ...but the request in flight is answered.
     write_all(&mut tls, &body.as_bytes()[10..]).await;
     let (status, _, body) =
