@@ -2097,3 +2097,41 @@ async fn shutdown_cuts_a_stuck_request_after_the_grace_period() {
         .await
         .is_some());
 }
+
+#[tokio::test]
+async fn http2_settings_allow_128_concurrent_streams_and_16_kib_of_headers() {
+    use tokio::io::AsyncReadExt as _;
+    let server = server().await;
+    let mut tls = raw_tls(server.addr, &[b"h2"]).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]); // empty SETTINGS
+    write_all(&mut tls, &hello).await;
+    let mut header = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut header))
+        .await
+        .expect("server SETTINGS in time")
+        .expect("read");
+    assert_eq!(header[3], 4, "the server's first frame is SETTINGS");
+    let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+    let mut payload = vec![0u8; len];
+    tls.read_exact(&mut payload).await.unwrap();
+    let settings: std::collections::HashMap<u16, u32> = payload
+        .chunks_exact(6)
+        .map(|c| {
+            (
+                u16::from_be_bytes([c[0], c[1]]),
+                u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        settings.get(&0x3),
+        Some(&128),
+        "SETTINGS_MAX_CONCURRENT_STREAMS: {settings:?}"
+    );
+    assert_eq!(
+        settings.get(&0x6),
+        Some(&16384),
+        "SETTINGS_MAX_HEADER_LIST_SIZE: {settings:?}"
+    );
+}
