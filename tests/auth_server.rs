@@ -2135,3 +2135,48 @@ async fn http2_settings_allow_128_concurrent_streams_and_16_kib_of_headers() {
         "SETTINGS_MAX_HEADER_LIST_SIZE: {settings:?}"
     );
 }
+
+#[tokio::test]
+async fn half_open_connections_count_against_max_connections_until_the_handshake_timeout_frees_them(
+) {
+    let server = TestServer::start(ServerOptions {
+        limits: tollgate::http::Limits {
+            max_connections: 2,
+            handshake_timeout: Duration::from_secs(1),
+            ..tollgate::http::Limits::default()
+        },
+        ..ServerOptions::default()
+    })
+    .await;
+    // Two TCP connections that never start TLS take both slots...
+    let _silent = [
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(server.addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let addr = server.addr;
+    let waiting = tokio::spawn(async move { raw_tls(addr, &[b"http/1.1"]).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "half-open connections were not counted"
+    );
+    // ...until the handshake timeout frees them, even though the clients keep them open.
+    let mut tls = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("the half-open connections were never freed")
+        .unwrap()
+        .expect("handshake");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "{:?}",
+        started.elapsed()
+    );
+    write_all(
+        &mut tls,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert_eq!(read_h1_response(&mut tls).await.unwrap().unwrap().0, 200);
+}
