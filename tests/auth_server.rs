@@ -1318,7 +1318,7 @@ async fn metadata_issuer_is_the_configured_issuer_byte_for_byte_and_never_the_ho
 }
 
 #[tokio::test]
-async fn metadata_keeps_a_trailing_slash_only_when_configured() {
+async fn metadata_adds_no_trailing_slash_to_an_issuer_without_a_path() {
     let server = TestServer::start(ServerOptions {
         issuer: Some("https://auth.example.com".into()),
         ..ServerOptions::default()
