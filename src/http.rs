@@ -318,6 +318,9 @@ struct ConnClock {
     last_done_ms: AtomicU64,
     /// When the first byte of a not-yet-complete HTTP/1 request head arrived, or `NO_HEAD`.
     head_started_ms: AtomicU64,
+    /// Wakes the connection's watcher when a head starts, so it arms the head timer at once
+    /// instead of at its next idle deadline.
+    head_started: tokio::sync::Notify,
 }
 
 const NO_HEAD: u64 = u64::MAX;
@@ -353,6 +356,7 @@ async fn serve_connection<H: Handler>(
         in_flight: AtomicU32::new(0),
         last_done_ms: AtomicU64::new(0),
         head_started_ms: AtomicU64::new(NO_HEAD),
+        head_started: tokio::sync::Notify::new(),
     });
     let io = TokioIo::new(ClockedIo {
         inner: tls,
@@ -395,13 +399,18 @@ async fn serve_connection<H: Handler>(
             let started = Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let response = if head_size(&req) > max_head {
+            let mut response = if head_size(&req) > max_head {
                 // HTTP/2 heads are bounded by the header-list limit; this covers the rest.
                 status_response(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
             } else {
                 handler.handle(req, peer).await
             };
             access_log::request(&method, &path, &response, started.elapsed());
+            if method == http::Method::HEAD {
+                // hyper drops a HEAD response's body on HTTP/1 but would send it on HTTP/2,
+                // where DATA frames after a HEAD are a protocol error.
+                *response.body_mut() = Body::default();
+            }
             Ok::<_, std::convert::Infallible>(response)
         }
     });
@@ -426,6 +435,8 @@ async fn serve_connection<H: Handler>(
         let sleep = tokio::time::sleep(Duration::from_millis(deadline_ms.saturating_sub(now)));
         tokio::select! {
             _ = conn.as_mut() => return,
+            // Re-plan the deadline: a request head has begun.
+            _ = clock.head_started.notified() => {}
             changed = stop_rx.changed(), if !stop_seen => {
                 stop_seen = true;
                 if changed.is_ok() && !closing {
@@ -490,6 +501,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
         {
             let now = self.clock.now_ms();
             self.clock.head_started_ms.store(now, Ordering::Relaxed);
+            self.clock.head_started.notify_one();
         }
         result
     }

@@ -112,7 +112,8 @@ pub fn extract(
                 }
                 BasicError::EmptyId => refused("the Basic credentials have an empty client id"),
             })?;
-            if form.contains("client_secret") {
+            // An empty client_secret counts as omitted (RFC 6749 §3.2).
+            if form.get("client_secret").is_some() {
                 return Err(OAuthError::invalid_request(
                     "use one client authentication method, not both Basic and client_secret",
                 ));
