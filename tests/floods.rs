@@ -1,0 +1,300 @@
+//! Floods against the real `oauth-server` binary: slow clients holding half-sent requests,
+//! connections beyond the cap, and brute-force runs against one client id.
+//!
+//! The server runs as a child process, so the test's own sockets and the server's each stay
+//! well under the default limit of 1,024 open files.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{certs, http, temp_dir, Proto};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tollgate::auth::clients::add_client;
+
+/// A release or debug `oauth-server` started for one test, killed on drop.
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+    base: String,
+    secrets: Vec<(String, String)>,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ChildServer {
+    async fn start(clients: &[&str], extra_args: &[&str]) -> ChildServer {
+        let dir = temp_dir("flood");
+        let file = dir.join("clients.json");
+        let secrets = clients
+            .iter()
+            .map(|id| {
+                let secret = add_client(&file, id, vec!["read".into()], false).expect("add client");
+                (id.to_string(), secret.expose().to_owned())
+            })
+            .collect();
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
+            probe.local_addr().expect("probe addr").port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let child = Command::new(env!("CARGO_BIN_EXE_oauth-server"))
+            .arg("serve")
+            .args(["--listen", &addr.to_string()])
+            .arg("--cert")
+            .arg(certs().cert())
+            .arg("--key")
+            .arg(certs().key())
+            .arg("--clients")
+            .arg(&file)
+            .args(extra_args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start oauth-server");
+        let server = ChildServer {
+            child,
+            addr,
+            base: format!("https://localhost:{port}"),
+            secrets,
+        };
+        let client = http(Proto::H1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = format!("{}/healthz", server.base);
+            if let Ok(reply) = client.try_send(get(&url)).await {
+                if reply.status.is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "oauth-server did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        server
+    }
+
+    fn secret(&self, id: &str) -> &str {
+        &self
+            .secrets
+            .iter()
+            .find(|(i, _)| i == id)
+            .expect("known client")
+            .1
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+fn get(url: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_half_sent_requests_do_not_stop_a_new_client_getting_a_token_within_a_second()
+{
+    let server = ChildServer::start(&["svc"], &[]).await;
+    let mut held = Vec::new();
+    let addr = server.addr;
+    for batch in 0..10 {
+        let opened = futures_join_all((0..50).map(|_| async move {
+            let mut tls = common::raw_tls(addr, &[b"http/1.1"])
+                .await
+                .expect("TLS connection");
+            tls.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
+                .await
+                .expect("half a request");
+            tls.flush().await.expect("flush");
+            tls
+        }))
+        .await;
+        held.extend(opened);
+        assert_eq!(held.len(), (batch + 1) * 50);
+    }
+
+    let client = http(Proto::H1);
+    let started = Instant::now();
+    let reply = client
+        .token_basic(&server.base, "svc", server.secret("svc"), "")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        took < Duration::from_secs(1),
+        "a token took {took:?} while 500 clients held half-sent requests"
+    );
+
+    // The head timeout (5 s) frees the slow clients' connections.
+    let closed_in = common::time_until_closed(&mut held[0], Duration::from_secs(10)).await;
+    assert!(
+        closed_in.is_some_and(|t| t < Duration::from_secs(8)),
+        "a half-sent request was held for {closed_in:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_beyond_the_cap_is_queued_with_bounded_memory_and_the_server_recovers() {
+    let server = ChildServer::start(&["svc"], &["--max-connections", "64"]).await;
+    let rss_before = server.rss_kib();
+    let mut flood = Vec::new();
+    for _ in 0..400 {
+        // Bare TCP connections that never start TLS: the cheapest flood there is.
+        match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(server.addr)).await {
+            Ok(Ok(stream)) => flood.push(stream),
+            // Refused or not answered: the kernel's backlog is full, which is also fine.
+            _ => break,
+        }
+    }
+    assert!(flood.len() >= 64, "only {} connections opened", flood.len());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_during = server.rss_kib();
+    assert!(
+        rss_during < rss_before + 16 * 1024,
+        "memory grew from {rss_before} KiB to {rss_during} KiB under a connection flood"
+    );
+
+    drop(flood);
+    let client = http(Proto::H2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match client
+            .try_send(get(&format!("{}/healthz", server.base)))
+            .await
+        {
+            Ok(reply) if reply.status.is_success() => break,
+            _ => assert!(
+                Instant::now() < deadline,
+                "the server did not recover within 10 s of the flood ending"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = client
+        .token_basic(&server.base, "svc", server.secret("svc"), "")
+        .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_and_the_victim_recovers_within_30s(
+) {
+    let server = ChildServer::start(&["victim", "bystander"], &[]).await;
+    let attack_for = Duration::from_secs(6);
+    let attackers: Vec<_> = (0..4)
+        .map(|_| {
+            let base = server.base.clone();
+            tokio::spawn(async move {
+                let client = http(Proto::H2);
+                let mut statuses = Vec::new();
+                let mut retry_after = Vec::new();
+                let started = Instant::now();
+                while started.elapsed() < attack_for && statuses.len() < 2000 {
+                    let reply = client
+                        .token_basic(&base, "victim", "not-the-secret", "")
+                        .await;
+                    if reply.status == 429 {
+                        let secs: u64 = reply
+                            .header("retry-after")
+                            .and_then(|v| v.parse().ok())
+                            .expect("429 carries Retry-After in seconds");
+                        retry_after.push(secs);
+                    }
+                    statuses.push(reply.status.as_u16());
+                }
+                (statuses, retry_after)
+            })
+        })
+        .collect();
+
+    // Meanwhile, another client of the same host gets every token quickly.
+    let bystander = http(Proto::H1);
+    let started = Instant::now();
+    let mut bystander_tokens = 0;
+    while started.elapsed() < attack_for {
+        let t = Instant::now();
+        let reply = bystander
+            .token_basic(&server.base, "bystander", server.secret("bystander"), "")
+            .await;
+        assert_eq!(reply.status, 200, "bystander refused during the attack");
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "bystander slowed to {:?}",
+            t.elapsed()
+        );
+        bystander_tokens += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(bystander_tokens >= 10);
+
+    let mut all_statuses = Vec::new();
+    let mut all_retry_after = Vec::new();
+    for attacker in attackers {
+        let (statuses, retry_after) = attacker.await.expect("attacker task");
+        all_statuses.extend(statuses);
+        all_retry_after.extend(retry_after);
+    }
+    let refused_401 = all_statuses.iter().filter(|&&s| s == 401).count();
+    let throttled = all_statuses.iter().filter(|&&s| s == 429).count();
+    assert!(
+        all_statuses.len() >= 100,
+        "only {} attempts",
+        all_statuses.len()
+    );
+    assert!(
+        refused_401 < 20,
+        "{refused_401} wrong secrets were checked in {attack_for:?}: the throttle is not escalating"
+    );
+    assert!(throttled > all_statuses.len() / 2);
+    let longest = all_retry_after.iter().max().copied().unwrap_or(0);
+    assert!(longest >= 4, "the lockout never grew beyond {longest} s");
+
+    let attack_ended = Instant::now();
+    let victim = http(Proto::H1);
+    loop {
+        let reply = victim
+            .token_basic(&server.base, "victim", server.secret("victim"), "")
+            .await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 429);
+        assert!(
+            attack_ended.elapsed() < Duration::from_secs(30),
+            "the right secret still refused 30 s after the attack"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `join_all` without the futures crate: the handful of futures here run concurrently.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F: Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        out.push(handle.await.expect("task"));
+    }
+    out
+}
