@@ -284,11 +284,9 @@ async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_
 }
 
 /// `join_all` without the futures crate: the handful of futures here run concurrently.
-async fn futures_join_all<F: std::future::Future>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
 where
-    F: Send + 'static,
+    F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.map(tokio::spawn).collect();
