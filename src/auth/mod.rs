@@ -84,12 +84,15 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     /// The metadata document, rendered once: it never changes while the server runs.
     metadata: Bytes,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
-    grants: RwLock<HashMap<(Arc<str>, Box<str>), Arc<Grant>>>,
+    grants: RwLock<HashMap<GrantKey, Arc<Grant>>>,
     /// Client ids as shared strings, made once.
     client_ids: HashMap<String, Arc<str>>,
     /// Tokens issued since start, for operators and for tests that count token requests.
     tokens_issued: AtomicU64,
 }
+
+/// A client id and a granted scope string.
+type GrantKey = (Arc<str>, Box<str>);
 
 /// Most distinct grants interned; beyond it a grant is allocated per token.
 const MAX_INTERNED_GRANTS: usize = 4096;
