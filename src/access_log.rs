@@ -56,8 +56,9 @@ fn writer() -> &'static Writer {
 }
 
 fn write_loop(receiver: Receiver<Message>) {
-    let stderr = std::io::stderr();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stderr.lock());
+    // Stderr itself, not a lock held for the thread's life: the lock is taken per flushed
+    // batch, so `eprintln!` elsewhere (a binary reporting a start-up error) cannot deadlock.
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
     while let Ok(first) = receiver.recv() {
         let mut next = Some(first);
         while let Some(message) = next {
