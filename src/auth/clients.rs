@@ -175,9 +175,16 @@ struct ClientEntry {
 fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
     let file: ClientsFile = serde_json::from_str(text)
         .map_err(|e| ClientsFileError::Invalid(format!("not a valid clients file: {e}")))?;
+    let mut seen = std::collections::HashSet::new();
     file.clients
         .into_iter()
         .map(|entry| {
+            if !seen.insert(entry.client_id.clone()) {
+                return Err(ClientsFileError::Invalid(format!(
+                    "client_id {:?} appears more than once",
+                    entry.client_id
+                )));
+            }
             if !is_valid_client_id(&entry.client_id) {
                 return Err(ClientsFileError::Invalid(format!(
                     "client_id {:?} is not 1-64 characters of A-Za-z0-9._-",

@@ -57,6 +57,9 @@ pub fn parse_basic(value: &[u8]) -> Result<(String, SecretString), BasicError> {
         return Err(BasicError::NotBasic);
     }
     let encoded = rest.trim_ascii();
+    if encoded.is_empty() {
+        return Err(BasicError::BadBase64);
+    }
     let decoded = zeroizing(
         BASIC_BASE64
             .decode(encoded)
