@@ -529,7 +529,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
     }
     if !is_b64token(token) {
         return Err(Refusal::InvalidRequest(
-            "the bearer token has characters RFC 6750 §2.1 does not allow",
+            "the bearer token has characters RFC 6750 section 2.1 does not allow",
         ));
     }
     Ok(token)
