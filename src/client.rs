@@ -102,8 +102,8 @@ impl std::error::Error for TokenError {}
 #[derive(Debug)]
 pub enum CallError {
     Token(TokenError),
-    /// The resource could not be reached or did not answer in time.
-    ResourceUnreachable(OutboundError),
+    /// The resource could not be reached, did not answer in time, or answered unreadably.
+    ResourceFailed(OutboundError),
 }
 
 impl CallError {
@@ -117,7 +117,7 @@ impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallError::Token(e) => e.fmt(f),
-            CallError::ResourceUnreachable(e) => write!(f, "resource: {e}"),
+            CallError::ResourceFailed(e) => write!(f, "resource: {e}"),
         }
     }
 }
@@ -233,7 +233,7 @@ impl TokenClient {
                 .outbound
                 .send(outgoing)
                 .await
-                .map_err(CallError::ResourceUnreachable)?;
+                .map_err(CallError::ResourceFailed)?;
             if !retried && says_invalid_token(&answer) {
                 // Revoked, or issued by an authorization server that has since forgotten it.
                 self.forget(&token);
@@ -314,6 +314,9 @@ impl TokenClient {
             Ok(token) => {
                 if let Ok(mut current) = self.inner.current.write() {
                     *current = Some(token.clone());
+                }
+                if let Ok(mut last) = self.inner.last_failure.lock() {
+                    *last = None;
                 }
             }
             Err(e) => {

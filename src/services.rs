@@ -254,27 +254,37 @@ pub async fn run<H: Handler>(
             ))
         }
     };
-    let (fatal_tx, mut fatal_rx) = tokio::sync::oneshot::channel();
+    // The background discovery's fatal error, kept for the caller; the channel only says
+    // that there is one, to stop serving.
+    let fatal: Arc<std::sync::Mutex<Option<DiscoveryError>>> = Arc::default();
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel::<()>();
     let watcher = background.map(|task| {
+        let fatal = fatal.clone();
         tokio::spawn(async move {
             if let Ok(Err(e)) = task.await {
-                let _ = fatal_tx.send(e);
+                access_log::event(format_args!("{e}; stopping"));
+                if let Ok(mut slot) = fatal.lock() {
+                    *slot = Some(e);
+                }
+                let _ = fatal_tx.send(());
             }
         })
     });
     let stop = async {
         tokio::select! {
             _ = shutdown => {}
-            Ok(_) = &mut fatal_rx => {}
+            // A dropped sender (discovery succeeded) does not match: keep serving.
+            Ok(()) = fatal_rx => {}
         }
     };
     h::serve(listener, tls, limits, handler, stop).await;
     if let Some(watcher) = watcher {
         watcher.abort();
     }
-    match fatal_rx.try_recv() {
-        Ok(e) => Err(e),
-        Err(_) => Ok(()),
+    let fatal = fatal.lock().ok().and_then(|mut slot| slot.take());
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 

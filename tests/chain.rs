@@ -474,3 +474,24 @@ async fn unknown_paths_are_404_and_other_methods_405_with_allow() {
         assert_eq!(reply.header("allow").as_deref(), Some("GET, HEAD"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_mismatch_found_after_start_up_also_stops_the_service() {
+    let env = Env::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    // Nothing answers yet: client1 starts and keeps trying in the background.
+    let other_name = format!("https://127.0.0.1:{port}");
+    let client1 = env.start_client1(&other_name, CACHE).await;
+    let https = Https::new(&env.ca, Version::HTTP_11);
+    assert_eq!(
+        https.get(&client1.url("/healthz")).await.status,
+        StatusCode::OK
+    );
+    // Then a server answers whose metadata names https://localhost:PORT.
+    let _auth = env.start_auth(port, HOUR).await;
+    let error = client1.ended().await.unwrap_err();
+    assert!(error.to_string().contains("must match exactly"), "{error}");
+}
