@@ -235,9 +235,9 @@ pub async fn run(
         say(
             out,
             format_args!(
-                "  {id:<8} scope {:<11}{role:<17} secret {}",
-                scopes.join(" "),
-                secret.expose()
+                "  {id:<8} secret {}  (scope \"{}\"{role})",
+                secret.expose(),
+                scopes.join(" ")
             ),
         );
     }
@@ -304,18 +304,22 @@ async fn chain_call(
     auth: &AuthServer,
     resource: &ResourceService,
 ) -> ChainReport {
-    let mut request = Request::new(Full::new(Bytes::new()));
+    let get = |uri: &Uri| {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri.clone();
+        request
+    };
     let (status, body) = match call_url.parse::<Uri>() {
         Ok(uri) => {
-            *request.uri_mut() = uri;
-            // The services were just started: give the caller a moment if it is not up yet.
-            let mut result = outbound.send(clone_get(&request)).await;
+            // The listeners are bound before the services start, so connections queue until
+            // they accept; a few retries cover a slow start all the same.
+            let mut result = outbound.send(get(&uri)).await;
             for _ in 0..20 {
                 if result.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                result = outbound.send(clone_get(&request)).await;
+                result = outbound.send(get(&uri)).await;
             }
             match result {
                 Ok(answer) => (
@@ -333,12 +337,6 @@ async fn chain_call(
         tokens_issued: auth.tokens_issued(),
         introspections: resource.guard().introspections(),
     }
-}
-
-fn clone_get(request: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
-    let mut copy = Request::new(Full::new(Bytes::new()));
-    *copy.uri_mut() = request.uri().clone();
-    copy
 }
 
 fn say(out: &mut (dyn Write + Send), line: std::fmt::Arguments<'_>) {

@@ -64,9 +64,10 @@ async fn the_demo_sets_up_a_clean_directory_and_calls_through_the_chain() {
     let secret_of = |printed: &str, id: &str| -> String {
         let line = printed
             .lines()
-            .find(|l| l.trim_start().starts_with(id) && l.contains("secret "))
+            .find(|l| l.trim_start().starts_with(id) && l.contains(" secret "))
             .unwrap_or_else(|| panic!("no line for {id}: {printed}"));
-        line.rsplit(' ').next().unwrap().to_owned()
+        let after = line.split(" secret ").nth(1).unwrap();
+        after.split(' ').next().unwrap().to_owned()
     };
     let first = secret_of(&printed, "demo");
     assert_eq!(first.len(), 43);

@@ -94,9 +94,16 @@ async fn a_server_certified_by_another_ca_is_refused() {
         .send(get(&auth.url("/healthz")))
         .await
         .expect_err("an untrusted certificate");
-    assert!(matches!(error, OutboundError::Unreachable { .. }), "{error}");
+    assert!(
+        matches!(error, OutboundError::Unreachable { .. }),
+        "{error}"
+    );
     // The same server is fine for a client that trusts its CA.
-    let answer = theirs.outbound().send(get(&auth.url("/healthz"))).await.unwrap();
+    let answer = theirs
+        .outbound()
+        .send(get(&auth.url("/healthz")))
+        .await
+        .unwrap();
     assert_eq!(answer.status, StatusCode::OK);
 }
 
