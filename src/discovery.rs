@@ -22,7 +22,7 @@ use crate::outbound::{Outbound, OutboundError};
 const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 /// First and longest wait between discovery attempts while the server is unreachable.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LONGEST_RETRY: Duration = Duration::from_secs(5);
+const LONGEST_RETRY: Duration = Duration::from_secs(2);
 
 /// The endpoints tollgate uses, from an authorization server's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -347,8 +347,14 @@ impl TokenGuard {
 
     /// Asks the authorization server about `token` (RFC 7662).
     async fn introspect(&self, token: &SecretString) -> Verdict {
-        let Some(metadata) = self.inner.discovered.get() else {
-            return Verdict::Unavailable;
+        // Not discovered yet (the server was down at start): try now rather than wait for the
+        // background retry, so the first request after the server is back is served.
+        let metadata = match self.inner.discovered.get_or_fetch().await {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                access_log::event(format_args!("introspection impossible: {e}"));
+                return Verdict::Unavailable;
+            }
         };
         let Some(endpoint) = metadata.introspection_endpoint.clone() else {
             access_log::event(format_args!(

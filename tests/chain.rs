@@ -495,3 +495,43 @@ async fn an_issuer_mismatch_found_after_start_up_also_stops_the_service() {
     let error = client1.ended().await.unwrap_err();
     assert!(error.to_string().contains("must match exactly"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_fails_waiting_calls_together_and_recovery_is_immediate() {
+    let env = Env::new();
+    let auth = env.start_auth(0, HOUR).await;
+    let port = auth.port();
+    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
+    let client2 = env
+        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
+        .await;
+    auth.stop().await.unwrap();
+
+    // 20 calls that all need a token while the authorization server is down: one fetch with
+    // its 2-second budget, whose failure they share, not 20 budgets one after another.
+    let https = Https::new(&env.ca, Version::HTTP_2);
+    let url = client2.url("/call");
+    let started = Instant::now();
+    let calls: Vec<_> = (0..20)
+        .map(|_| {
+            let https = https.clone();
+            let url = url.clone();
+            tokio::spawn(async move { https.get(&url).await.status })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Back up: the very next call succeeds, with no waiting out a backoff.
+    let _auth = env.start_auth(port, HOUR).await;
+    let started = Instant::now();
+    let reply = https.get(&url).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
