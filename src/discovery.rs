@@ -3,8 +3,9 @@
 //! Owns: the metadata URL of an issuer (RFC 8414 §3: the well-known path goes between the host
 //! and any path of the issuer), fetching and checking the metadata (§3.3: the `issuer` in it
 //! must equal the configured issuer exactly, or the document is not to be used), and
-//! [`Discovered`], which holds the result once known and retries in the background with a
-//! bounded backoff while the server cannot be reached. Does not own: the HTTPS client (see
+//! [`Discovered`], which holds the result once known; while the server cannot be reached it is
+//! retried in the background with a bounded backoff and also on demand by the requests that
+//! need it, so the first request after the server comes back is served. Does not own: the HTTPS client (see
 //! [`crate::outbound`]) or what the endpoints are used for.
 
 use std::fmt;
@@ -198,7 +199,7 @@ impl Discovered {
         Ok(metadata)
     }
 
-    /// Discovers the metadata, retrying with a growing wait (at most [`LONGEST_RETRY`]) while
+    /// Discovers the metadata, retrying with a growing wait (at most 2 s) while
     /// the server is unreachable or answers an error status. Returns early on a fatal error.
     pub async fn until_discovered(&self) -> Result<Arc<Metadata>, DiscoveryError> {
         let mut wait = FIRST_RETRY;

@@ -9,7 +9,7 @@
 //! | malformed `Authorization: Bearer ...` (§3.1)         | 400 `invalid_request`                      |
 //! | token unknown, expired or revoked (§3.1)             | 401 `error="invalid_token"`                |
 //! | token valid without the needed scope (§3.1)          | 403 `error="insufficient_scope"`, `scope`  |
-//! | authorization server unreachable, token not cached  | 503, never a guess                         |
+//! | authorization server unreachable, token not cached  | 503 with `Retry-After`, never a guess      |
 //!
 //! Tokens are read from the `Authorization` header only: one in the query or the body is
 //! ignored (the request counts as having none), so tokens stay out of URLs and logs. The
