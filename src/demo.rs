@@ -1,0 +1,344 @@
+//! The newcomer's command (`cargo run --release`): the whole stack in one process.
+//!
+//! Owns: first-run set-up (development certificates if there are none, demo clients with fresh
+//! secrets on every run), starting the authorization server, the resource server (`client1`)
+//! and the caller (`client2`) on one runtime, one call through the whole chain with a report of
+//! what happened, and the list of demo clients with commands to try next. The report goes to
+//! the writer it is given (stdout in the binary): with `add-client`'s output, the only place a
+//! secret is ever printed; logs go to stderr as everywhere else. Does not own: any service's
+//! behaviour (see [`crate::auth`], [`crate::services`]).
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::Full;
+use tokio::sync::watch;
+
+use crate::auth::clients::{self, ClientRegistry};
+use crate::auth::{AuthConfig, AuthServer};
+use crate::certs;
+use crate::client::{TokenClient, TokenClientConfig};
+use crate::discovery::Discovered;
+use crate::http::{self as h, Limits};
+use crate::outbound::Outbound;
+use crate::resource::{GuardConfig, TokenGuard};
+use crate::secret::SecretString;
+use crate::services::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
+
+/// Where the demo keeps its files and which ports it serves on.
+#[derive(Debug, Clone)]
+pub struct DemoConfig {
+    pub certs_dir: PathBuf,
+    pub clients_file: PathBuf,
+    pub host: IpAddr,
+    pub auth_port: u16,
+    pub resource_port: u16,
+    pub caller_port: u16,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            certs_dir: PathBuf::from("certs"),
+            clients_file: PathBuf::from("clients.json"),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            auth_port: 5003,
+            resource_port: 5004,
+            caller_port: 5005,
+        }
+    }
+}
+
+/// A demo client: id, scopes, may it introspect.
+const DEMO_CLIENTS: [(&str, &[&str], bool); 3] = [
+    ("client1", &["read"], true),
+    ("client2", &["read"], false),
+    ("demo", &["read", "write"], false),
+];
+
+/// What the chain call showed, for the report and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub status: u16,
+    pub body: String,
+    pub tokens_issued: u64,
+    pub introspections: u64,
+}
+
+/// Sets up, starts every service, makes one call through the chain, reports to `out`, and
+/// serves until `shutdown` resolves. `ready` is told the chain report once it is written.
+pub async fn run(
+    config: DemoConfig,
+    out: &mut (dyn Write + Send),
+    ready: Option<tokio::sync::oneshot::Sender<ChainReport>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let ca_path = config.certs_dir.join(certs::CA_FILE);
+    if certs::exist(&config.certs_dir) {
+        say(
+            out,
+            format_args!("Using the certificates in {}/", config.certs_dir.display()),
+        );
+    } else {
+        certs::generate(&config.certs_dir, false).map_err(|e| e.to_string())?;
+        say(
+            out,
+            format_args!(
+                "Generated development certificates in {}/ (trust {} only)",
+                config.certs_dir.display(),
+                ca_path.display()
+            ),
+        );
+    }
+    let mut secrets: Vec<(&str, SecretString)> = Vec::new();
+    for (id, scopes, introspect) in DEMO_CLIENTS {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        let secret = clients::add_client(&config.clients_file, id, scopes, introspect)
+            .map_err(|e| e.to_string())?;
+        secrets.push((id, secret));
+    }
+    let secret_of = |id: &str| {
+        secrets
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| format!("no demo client {id}"))
+    };
+    let registry = ClientRegistry::load(&config.clients_file).map_err(|e| e.to_string())?;
+    let tls = h::server_tls_config(
+        &config.certs_dir.join(certs::CERT_FILE),
+        &config.certs_dir.join(certs::KEY_FILE),
+    )
+    .map_err(|e| e.to_string())?;
+    let outbound = Outbound::new(&ca_path).map_err(|e| e.to_string())?;
+
+    let bind = |port: u16| async move {
+        let addr = SocketAddr::new(config.host, port);
+        h::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))
+    };
+    let auth_listener = bind(config.auth_port).await?;
+    let resource_listener = bind(config.resource_port).await?;
+    let caller_listener = bind(config.caller_port).await?;
+    let port = |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (auth_port, resource_port, caller_port) = (
+        port(&auth_listener),
+        port(&resource_listener),
+        port(&caller_listener),
+    );
+    let issuer = format!("https://localhost:{auth_port}");
+    let resource_url = format!("https://localhost:{resource_port}{RESOURCE_PATH}");
+    let call_url = format!("https://localhost:{caller_port}{CALL_PATH}");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let auth = Arc::new(AuthServer::new(registry, AuthConfig::new(issuer.clone())));
+    let auth_task = tokio::spawn(crate::auth::run(
+        auth_listener,
+        tls.clone(),
+        Limits::default(),
+        auth.clone(),
+        stopped(),
+    ));
+
+    let discovered = Arc::new(Discovered::new(issuer.clone(), outbound.clone()));
+    let guard = TokenGuard::new(
+        GuardConfig::new("client1", secret_of("client1")?),
+        discovered.clone(),
+        outbound.clone(),
+    );
+    let resource = Arc::new(ResourceService::new(guard, "read"));
+    let resource_task = tokio::spawn(services::run(
+        resource_listener,
+        tls.clone(),
+        Limits::default(),
+        resource.clone(),
+        discovered.clone(),
+        stopped(),
+    ));
+
+    let resource_uri: Uri = resource_url
+        .parse()
+        .map_err(|_| format!("bad resource URL {resource_url}"))?;
+    let token_client = TokenClient::new(
+        TokenClientConfig {
+            client_id: "client2".into(),
+            client_secret: secret_of("client2")?,
+            scope: None,
+        },
+        discovered.clone(),
+        outbound.clone(),
+    );
+    let caller = Arc::new(CallerService::new(token_client, resource_uri));
+    let caller_task = tokio::spawn(services::run(
+        caller_listener,
+        tls,
+        Limits::default(),
+        caller,
+        discovered,
+        stopped(),
+    ));
+
+    let report = chain_call(&outbound, &call_url, &auth, &resource).await;
+    say(
+        out,
+        format_args!("\nOne call through the chain: GET {call_url}"),
+    );
+    if report.status == 200 {
+        say(
+            out,
+            format_args!(
+                "  1. client2 got a token from the authorization server at {issuer} \
+                 (tokens issued: {})",
+                report.tokens_issued
+            ),
+        );
+        say(
+            out,
+            format_args!(
+                "  2. client2 called client1 ({resource_url}) with it; client1 introspected \
+                 the token (introspections: {})",
+                report.introspections
+            ),
+        );
+        say(out, format_args!("  3. client1 returned: {}", report.body));
+        say(out, format_args!("  4. client2 answered 200 with it"));
+    } else {
+        say(
+            out,
+            format_args!(
+                "  the call failed: client2 answered {} {}\n  (the services keep running; \
+                 see the log on stderr)",
+                report.status, report.body
+            ),
+        );
+    }
+
+    say(
+        out,
+        format_args!("\nDemo clients (fresh secrets on every run; shown only here):"),
+    );
+    for ((id, scopes, introspect), (_, secret)) in DEMO_CLIENTS.iter().zip(&secrets) {
+        let role = if *introspect { ", may introspect" } else { "" };
+        say(
+            out,
+            format_args!(
+                "  {id:<8} secret {}  (scope \"{}\"{role})",
+                secret.expose(),
+                scopes.join(" ")
+            ),
+        );
+    }
+    let ca = ca_path.display();
+    let demo_secret = secret_of("demo")?;
+    let demo_secret = demo_secret.expose();
+    let client1_secret = secret_of("client1")?;
+    let client1_secret = client1_secret.expose();
+    say(out, format_args!("\nTry next:"));
+    say(
+        out,
+        format_args!(
+            "  TOKEN=$(curl -s --cacert {ca} -u demo:{demo_secret} -d grant_type=client_credentials \
+             {issuer}/oauth/token | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+        ),
+    );
+    say(
+        out,
+        format_args!("  curl --cacert {ca} -H \"Authorization: Bearer $TOKEN\" {resource_url}"),
+    );
+    say(
+        out,
+        format_args!("  curl --cacert {ca} {resource_url}        # 401: no token"),
+    );
+    say(out, format_args!("  curl --cacert {ca} {call_url}"));
+    say(
+        out,
+        format_args!(
+            "  curl --cacert {ca} -u client1:{client1_secret} --data-urlencode \"token=$TOKEN\" \
+             {issuer}/oauth/introspect"
+        ),
+    );
+    say(
+        out,
+        format_args!(
+            "  curl --cacert {ca} -u demo:{demo_secret} --data-urlencode \"token=$TOKEN\" \
+             {issuer}/oauth/revoke"
+        ),
+    );
+    say(out, format_args!("\nServing until Ctrl-C."));
+    let _ = out.flush();
+    if let Some(ready) = ready {
+        let _ = ready.send(report);
+    }
+
+    shutdown.await;
+    let _ = stop_tx.send(true);
+    let (auth_done, resource_done, caller_done) =
+        tokio::join!(auth_task, resource_task, caller_task);
+    let _ = auth_done;
+    for done in [resource_done, caller_done] {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(e) => return Err(format!("a service task failed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn chain_call(
+    outbound: &Outbound,
+    call_url: &str,
+    auth: &AuthServer,
+    resource: &ResourceService,
+) -> ChainReport {
+    let get = |uri: &Uri| {
+        let mut request = Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() = uri.clone();
+        request
+    };
+    let (status, body) = match call_url.parse::<Uri>() {
+        Ok(uri) => {
+            // The listeners are bound before the services start, so connections queue until
+            // they accept; a few retries cover a slow start all the same.
+            let mut result = outbound.send(get(&uri)).await;
+            for _ in 0..20 {
+                if result.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                result = outbound.send(get(&uri)).await;
+            }
+            match result {
+                Ok(answer) => (
+                    answer.status.as_u16(),
+                    String::from_utf8_lossy(&answer.body).into_owned(),
+                ),
+                Err(e) => (0, e.to_string()),
+            }
+        }
+        Err(_) => (0, format!("bad URL {call_url}")),
+    };
+    ChainReport {
+        status,
+        body,
+        tokens_issued: auth.tokens_issued(),
+        introspections: resource.guard().introspections(),
+    }
+}
+
+fn say(out: &mut (dyn Write + Send), line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(out, "{line}");
+}

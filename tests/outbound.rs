@@ -1,0 +1,125 @@
+//! The outgoing HTTPS client: it trusts only the CA it is given, and a pooled connection the
+//! peer closed under a request is retried once on a fresh connection.
+
+mod stack;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use stack::Env;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tollgate::outbound::{Outbound, OutboundError};
+
+fn get(url: &str) -> Request<Full<Bytes>> {
+    let mut request = Request::new(Full::new(Bytes::new()));
+    *request.uri_mut() = url.parse().unwrap();
+    request
+}
+
+/// Reads one HTTP/1.1 request head; false when the peer closed first.
+async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> bool {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_closed_under_a_request_is_retried_on_a_fresh_one() {
+    let env = Env::new();
+    // A server that answers the first request of each connection, keeps the connection, and
+    // closes it without answering when a second request arrives: what a restarted peer's
+    // stale keep-alive connection looks like to the client.
+    let mut tls = (*env.tls).clone();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let server = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if read_head(&mut tls).await {
+                    let _ = tls
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await;
+                    let _ = tls.flush().await;
+                }
+                // The second request is read and the connection dropped unanswered.
+                read_head(&mut tls).await;
+            });
+        }
+    });
+
+    let outbound = env.outbound();
+    let url = format!("https://localhost:{port}/");
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(5), outbound.send(get(&url)))
+            .await
+            .expect("bounded")
+            .expect("answered, after one retry when the pooled connection died");
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.body, "ok");
+    }
+    // One connection per request: the first, then a fresh one for each retry.
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_certified_by_another_ca_is_refused() {
+    let ours = Env::new();
+    let theirs = Env::new();
+    let auth = theirs.start_auth(0, Duration::from_secs(60)).await;
+    let outbound = Outbound::new(&ours.ca).unwrap();
+    let error = outbound
+        .send(get(&auth.url("/healthz")))
+        .await
+        .expect_err("an untrusted certificate");
+    assert!(
+        matches!(error, OutboundError::Unreachable { .. }),
+        "{error}"
+    );
+    // The same server is fine for a client that trusts its CA.
+    let answer = theirs
+        .outbound()
+        .send(get(&auth.url("/healthz")))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_an_unreachable_error_quickly() {
+    let env = Env::new();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let started = std::time::Instant::now();
+    let error = env
+        .outbound()
+        .send(get(&format!("https://localhost:{port}/")))
+        .await
+        .unwrap_err();
+    assert!(error.is_unreachable(), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
