@@ -12,7 +12,7 @@
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +35,9 @@ struct Writer {
 }
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
+/// Set by test harnesses that run many servers in one process: lines are still captured
+/// (see [`start_capture`]) but not written.
+static DISCARD: AtomicBool = AtomicBool::new(false);
 /// Set by tests to capture what would go to stderr.
 static CAPTURE: Mutex<Option<Vec<String>>> = Mutex::new(None);
 
@@ -84,6 +87,9 @@ fn emit(line: &str) {
             lines.push(line.to_owned());
         }
     }
+    if DISCARD.load(Ordering::Relaxed) {
+        return;
+    }
     let writer = writer();
     match writer.pending.lock() {
         Ok(mut pending) if pending.len() + line.len() <= MAX_BUFFERED => pending.push_str(line),
@@ -125,6 +131,12 @@ pub fn event(message: fmt::Arguments<'_>) {
 /// Writes every line logged so far, now.
 pub fn flush() {
     write_pending();
+}
+
+/// Stops writing log lines to stderr (capturing goes on), for test processes that would
+/// otherwise print thousands of lines.
+pub fn discard_output() {
+    DISCARD.store(true, Ordering::Relaxed);
 }
 
 /// Starts keeping a copy of every line logged from now on, for tests that check the log.

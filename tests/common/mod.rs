@@ -69,6 +69,8 @@ impl Certs {
 pub fn certs() -> &'static Certs {
     static CERTS: OnceLock<Certs> = OnceLock::new();
     CERTS.get_or_init(|| {
+        // Hundreds of requests per test binary: keep cargo test's output readable.
+        tollgate::access_log::discard_output();
         let dir = temp_dir("certs");
         tollgate::certs::generate(&dir, false).expect("generate certificates");
         Certs { dir }

@@ -65,6 +65,8 @@ const CLIENTS: [(&str, &[&str], bool); 4] = [
 
 impl Env {
     pub fn new() -> Env {
+        // Hundreds of requests per test binary: keep cargo test's output readable.
+        tollgate::access_log::discard_output();
         let dir = std::env::temp_dir().join(format!(
             "tollgate-test-{}-{}",
             std::process::id(),
@@ -135,13 +137,23 @@ impl Env {
         issuer: &str,
         cache_ttl: Duration,
     ) -> Running<ResourceService> {
+        self.start_client1_at(0, issuer, cache_ttl).await
+    }
+
+    /// [`Env::start_client1`] on a given port (0: any), for restarts on the same address.
+    pub async fn start_client1_at(
+        &self,
+        port: u16,
+        issuer: &str,
+        cache_ttl: Duration,
+    ) -> Running<ResourceService> {
         let outbound = self.outbound();
         let discovered = Arc::new(Discovered::new(issuer, outbound.clone()));
         let mut config = GuardConfig::new("rs", self.secret("rs"));
         config.cache_ttl = cache_ttl;
         let guard = TokenGuard::new(config, discovered.clone(), outbound);
         let service = Arc::new(ResourceService::new(guard, "read"));
-        self.serve(service, discovered).await
+        self.serve(port, service, discovered).await
     }
 
     /// Starts client2 (identity `c2`) calling `resource`.
@@ -158,15 +170,16 @@ impl Env {
             outbound,
         );
         let service = Arc::new(CallerService::new(client, resource.parse().unwrap()));
-        self.serve(service, discovered).await
+        self.serve(0, service, discovered).await
     }
 
     async fn serve<H: h::Handler>(
         &self,
+        port: u16,
         service: Arc<H>,
         discovered: Arc<Discovered>,
     ) -> Running<H> {
-        let listener = h::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        let listener = h::bind(SocketAddr::from(([127, 0, 0, 1], port)))
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();
