@@ -124,7 +124,16 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
 pub fn event(message: fmt::Arguments<'_>) {
     let mut line = String::with_capacity(96);
     push_timestamp(&mut line, SystemTime::now());
-    let _ = writeln!(line, " {message}");
+    line.push(' ');
+    // Messages may quote a peer's words: one event is one line, whatever they hold.
+    for c in message.to_string().chars() {
+        if c.is_control() {
+            let _ = write!(line, "\\u{{{:x}}}", c as u32);
+        } else {
+            line.push(c);
+        }
+    }
+    line.push('\n');
     emit(&line);
 }
 

@@ -8,7 +8,7 @@
 //! connections (see [`crate::outbound`]) or finding the token endpoint (see
 //! [`crate::discovery`]).
 //!
-//! Timing: a token of lifetime `L` (`expires_in`) is used until `L - 1 s` after it was
+//! Timing: a token of lifetime `L` (`expires_in`, at most a day) is used until `L - 2 s` after it was
 //! requested (the issuer's timestamps are whole seconds and hosts' clocks differ a little; at
 //! least `L / 2`), and renewed from `min(60 s, L / 10)` before that. Renewal inside that margin
 //! runs in the background while callers keep using the current token, so in the steady state
@@ -45,7 +45,10 @@ pub const TOKEN_BUDGET: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest renewal margin, and the allowance for whole-second timestamps and clock skew.
 const MAX_MARGIN: Duration = Duration::from_secs(60);
-const SKEW: Duration = Duration::from_secs(1);
+const SKEW: Duration = Duration::from_secs(2);
+/// Longest lifetime believed: a token is renewed at least daily, and a huge `expires_in` from a
+/// confused server cannot overflow a deadline.
+const MAX_LIFETIME_SECS: u64 = 86_400;
 
 /// Settings of a [`TokenClient`].
 #[derive(Clone)]
@@ -291,8 +294,16 @@ impl TokenClient {
         if self.inner.renewing.swap(true, Ordering::SeqCst) {
             return;
         }
-        let client = self.clone();
+        /// Clears `renewing` however the renewal ends, so a failed one never stops the next.
+        struct Renewing(TokenClient);
+        impl Drop for Renewing {
+            fn drop(&mut self) {
+                self.0.inner.renewing.store(false, Ordering::SeqCst);
+            }
+        }
+        let renewing = Renewing(self.clone());
         tokio::spawn(async move {
+            let client = &renewing.0;
             {
                 let _flight = client.inner.fetching.lock().await;
                 let still_due = client
@@ -303,7 +314,6 @@ impl TokenClient {
                     let _ = client.fetch_and_store().await;
                 }
             }
-            client.inner.renewing.store(false, Ordering::SeqCst);
         });
     }
 
@@ -399,7 +409,7 @@ impl TokenClient {
         let answer = self
             .inner
             .outbound
-            .send(request)
+            .send_repeatable(request)
             .await
             .map_err(|e| TokenError::AuthServerUnavailable(e.to_string()))?;
         if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
@@ -442,7 +452,7 @@ impl TokenClient {
             ));
         }
         // RFC 6749 §5.1 only recommends expires_in; without it, renew every minute.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60));
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).min(MAX_LIFETIME_SECS));
         let (renew_after, usable_for) = schedule(lifetime);
         Ok(Arc::new(Token {
             value: access_token,
@@ -502,8 +512,8 @@ mod tests {
     #[test]
     fn tokens_are_renewed_before_they_expire() {
         let (renew, usable) = schedule(Duration::from_secs(3600));
-        assert_eq!(usable, Duration::from_secs(3599));
-        assert_eq!(renew, Duration::from_secs(3539));
+        assert_eq!(usable, Duration::from_secs(3598));
+        assert_eq!(renew, Duration::from_secs(3538));
         let (renew, usable) = schedule(Duration::from_secs(2));
         assert_eq!(usable, Duration::from_secs(1));
         assert!(renew < usable && renew > Duration::ZERO);

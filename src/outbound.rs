@@ -207,8 +207,29 @@ impl Outbound {
 
     /// Sends `request` and reads the whole answer, within [`REQUEST_TIMEOUT`]. When the
     /// connection taken from the pool turns out to be closed by the peer before an answer
-    /// came, the request is sent once more on a fresh connection, within the same time.
+    /// came, an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) is sent once more on a
+    /// fresh connection, within the same time; any other is not, since the peer may have acted
+    /// on it already (see [`Outbound::send_repeatable`]).
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Answer, OutboundError> {
+        let repeatable = request.method().is_idempotent();
+        self.send_with(request, repeatable).await
+    }
+
+    /// [`Outbound::send`] for a request that may be repeated whatever its method: its effect,
+    /// if any, is harmless twice (an introspection, which changes nothing; a token request,
+    /// whose second token merely replaces the first).
+    pub async fn send_repeatable(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Answer, OutboundError> {
+        self.send_with(request, true).await
+    }
+
+    async fn send_with(
+        &self,
+        request: Request<Full<Bytes>>,
+        repeatable: bool,
+    ) -> Result<Answer, OutboundError> {
         let (parts, body) = request.into_parts();
         let target = target_of(&parts.uri);
         if parts.uri.scheme_str() != Some("https") || parts.uri.host().is_none() {
@@ -232,6 +253,7 @@ impl Outbound {
         match first {
             Ok(answer) => Ok(answer),
             Err(Attempt::Failed(e)) => Err(e),
+            Err(Attempt::StaleConnection(e)) if !repeatable => Err(e),
             Err(Attempt::StaleConnection(_)) => match attempt(rebuild()).await {
                 Err(_elapsed) => Err(OutboundError::TimedOut { target }),
                 Ok(Ok(answer)) => Ok(answer),

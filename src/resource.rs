@@ -57,6 +57,14 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(3);
 pub const MAX_CACHE_ENTRIES: usize = 100_000;
 /// Longest token looked at; longer ones are not ours and are refused without introspection.
 const MAX_TOKEN_LEN: usize = 4096;
+/// Most introspections under way at once. Beyond it a request with an uncached token gets 503
+/// at once: a flood of distinct made-up tokens must not become a flood of introspection calls
+/// that would crowd out the real ones at the authorization server.
+pub const MAX_CONCURRENT_INTROSPECTIONS: usize = 256;
+/// Longest time one introspection may take, discovery included. Shorter than a caller's
+/// whole-request timeout (2 s), so a hanging authorization server reaches the caller as this
+/// service's 503 rather than as the caller's own timeout.
+pub const INTROSPECTION_BUDGET: Duration = Duration::from_millis(1500);
 
 /// Settings of a [`TokenGuard`].
 #[derive(Clone)]
@@ -136,6 +144,23 @@ struct Inner {
     in_flight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Verdict>>>>,
     /// Introspection requests sent, for operators and tests.
     introspections: AtomicU64,
+    /// Bounds the introspections under way (see [`MAX_CONCURRENT_INTROSPECTIONS`]).
+    introspection_slots: Arc<tokio::sync::Semaphore>,
+}
+
+/// Takes a finished (or panicked) introspection out of the in-flight map, so a token can never
+/// be left waiting on a task that is gone.
+struct InFlightEntry {
+    guard: TokenGuard,
+    key: [u8; 32],
+}
+
+impl Drop for InFlightEntry {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.guard.inner.in_flight.lock() {
+            in_flight.remove(&self.key);
+        }
+    }
 }
 
 impl fmt::Debug for TokenGuard {
@@ -223,6 +248,9 @@ impl TokenGuard {
                 cache: Mutex::new(Cache::default()),
                 in_flight: Mutex::new(HashMap::new()),
                 introspections: AtomicU64::new(0),
+                introspection_slots: Arc::new(tokio::sync::Semaphore::new(
+                    MAX_CONCURRENT_INTROSPECTIONS,
+                )),
             }),
         }
     }
@@ -289,18 +317,28 @@ impl TokenGuard {
             match in_flight.get(&key) {
                 Some(receiver) => receiver.clone(),
                 None => {
+                    let Ok(slot) = self.inner.introspection_slots.clone().try_acquire_owned()
+                    else {
+                        return Verdict::Unavailable;
+                    };
                     let (sender, receiver) = watch::channel(None);
                     in_flight.insert(key, receiver.clone());
                     // A task of its own, so that the introspection finishes (and is cached)
                     // even when the request that started it is dropped.
-                    let guard = self.clone();
+                    let entry = InFlightEntry {
+                        guard: self.clone(),
+                        key,
+                    };
                     let token = SecretString::new(token.to_owned());
                     tokio::spawn(async move {
-                        let verdict = guard.introspect(&token).await;
+                        let _slot = slot;
+                        let guard = &entry.guard;
+                        let verdict =
+                            tokio::time::timeout(INTROSPECTION_BUDGET, guard.introspect(&token))
+                                .await
+                                .unwrap_or(Verdict::Unavailable);
                         guard.remember(key, &verdict);
-                        if let Ok(mut in_flight) = guard.inner.in_flight.lock() {
-                            in_flight.remove(&key);
-                        }
+                        drop(entry);
                         let _ = sender.send(Some(verdict));
                     });
                     receiver
@@ -384,7 +422,7 @@ impl TokenGuard {
             Err(_) => return Verdict::Unavailable,
         }
         self.inner.introspections.fetch_add(1, Ordering::Relaxed);
-        let answer = match self.inner.outbound.send(request).await {
+        let answer = match self.inner.outbound.send_repeatable(request).await {
             Ok(answer) => answer,
             Err(e) => {
                 access_log::event(format_args!("introspection failed: {e}"));

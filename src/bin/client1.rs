@@ -57,6 +57,12 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let required_scope = flags
         .value("--required-scope")
         .unwrap_or_else(|| "read".into());
+    // An empty scope would let every valid token in, whatever it was granted for.
+    let required = tollgate::auth::clients::parse_scope_list(&required_scope)?;
+    if required.is_empty() {
+        return Err("--required-scope needs at least one scope".into());
+    }
+    let required_scope = required.join(" ");
     flags.finish()?;
 
     let tls = http::server_tls_config(&common.cert, &common.key).map_err(|e| e.to_string())?;
