@@ -540,6 +540,18 @@ impl TokenGuard {
 }
 
 /// The bearer token of a request (RFC 6750 §2.1), or why there is none.
+/// The bearer token of a request's `Authorization` header (RFC 6750 §2.1): `Ok(None)` when
+/// there is none (no header, or another scheme), `Err` with the reason when the header is
+/// malformed. This is the parser [`TokenGuard::authorize`] uses, public for tests and fuzzing.
+pub fn parse_bearer(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    match bearer_token(headers) {
+        Ok(token) => Ok(Some(token)),
+        Err(Refusal::NoToken) => Ok(None),
+        Err(Refusal::InvalidRequest(reason)) => Err(reason),
+        Err(_) => Err("refused"),
+    }
+}
+
 fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let Some(value) = values.next() else {

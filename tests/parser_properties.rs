@@ -1,5 +1,5 @@
 //! Property tests of the parsers that read what clients send: form bodies, HTTP Basic
-//! credentials and the clients file. Whatever the input, they answer or refuse; they never
+//! credentials, Bearer headers and the clients file. Whatever the input, they answer or refuse; they never
 //! panic, and what tollgate's own encoders write, they read back unchanged.
 
 use base64::Engine as _;
@@ -7,6 +7,14 @@ use proptest::prelude::*;
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::credentials::parse_basic;
 use tollgate::form::{decode_form_component, encode_form_component, Form, FormError};
+use tollgate::resource::parse_bearer;
+
+fn authorization(value: &[u8]) -> Option<http::HeaderMap> {
+    let value = http::HeaderValue::from_bytes(value).ok()?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, value);
+    Some(headers)
+}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
@@ -88,5 +96,34 @@ proptest! {
             prop_assert!(registry.get(id).is_some());
             prop_assert_eq!(registry.verify(id, "not the secret"), tollgate::auth::clients::Verdict::Refused);
         }
+    }
+
+    #[test]
+    fn bearer_parsing_never_panics(value in proptest::collection::vec(any::<u8>(), 0..256)) {
+        if let Some(headers) = authorization(&value) {
+            let _ = parse_bearer(&headers);
+        }
+        let mut prefixed = b"Bearer ".to_vec();
+        prefixed.extend_from_slice(&value);
+        if let Some(headers) = authorization(&prefixed) {
+            let _ = parse_bearer(&headers);
+        }
+    }
+
+    #[test]
+    fn a_b64token_after_any_casing_of_bearer_is_the_token(
+        scheme in "[bB][eE][aA][rR][eE][rR]",
+        token in "[A-Za-z0-9._~+/-]{1,64}=*",
+    ) {
+        let headers = authorization(format!("{scheme} {token}").as_bytes()).expect("valid header");
+        prop_assert_eq!(parse_bearer(&headers), Ok(Some(token.as_str())));
+    }
+
+    #[test]
+    fn two_tokens_or_none_after_bearer_are_malformed(a in "[A-Za-z0-9]{1,20}", b in "[A-Za-z0-9]{1,20}") {
+        let two = authorization(format!("Bearer {a} {b}").as_bytes()).expect("valid header");
+        prop_assert!(parse_bearer(&two).is_err());
+        let none = authorization(b"Bearer").expect("valid header");
+        prop_assert!(parse_bearer(&none).is_err());
     }
 }
