@@ -87,7 +87,7 @@ results=$out/results.tsv
 printf 'server\tendpoint\tconnections\trequests_per_s\tp50_ms\tp99_ms\terrors\tratio_to_healthz\n' >"$results"
 run() {  # server endpoint url script connections
   local line
-  line=$(wrk -t2 -c"$5" -d"${secs}s" --timeout 5s -s "$4" "$3" | grep '^RESULT') || true
+  line=$(wrk -t"$(( $5 < 2 ? 1 : 2 ))" -c"$5" -d"${secs}s" --timeout 5s -s "$4" "$3" | grep '^RESULT') || true
   read -r _ reqs dur_us p50_us p99_us errs <<<"$line"
   python3 - "$1" "$2" "$5" "$reqs" "$dur_us" "$p50_us" "$p99_us" "$errs" "$results" <<'EOF'
 import sys
