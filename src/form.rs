@@ -14,6 +14,15 @@ pub struct Form {
     pairs: Vec<(String, String)>,
 }
 
+/// A form may carry a client secret or a token: its values are wiped when it is dropped.
+impl Drop for Form {
+    fn drop(&mut self) {
+        for (_, value) in &mut self.pairs {
+            zeroize::Zeroize::zeroize(value);
+        }
+    }
+}
+
 /// Values are not shown: a form may carry a client secret or a token.
 impl fmt::Debug for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -159,6 +159,12 @@ impl<S: TokenStore> AuthServer<S> {
         &self.config
     }
 
+    /// Keys the brute-force limiters remember (per client id, per address): bounded by their
+    /// policies' capacities however many ids an attacker invents.
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        (self.client_throttle.len(), self.address_throttle.len())
+    }
+
     /// Access tokens issued since the server started.
     pub fn tokens_issued(&self) -> u64 {
         self.tokens_issued.load(Ordering::Relaxed)
