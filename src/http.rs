@@ -402,6 +402,8 @@ async fn serve_connection<H: Handler>(
             let mut response = if head_size(&req) > max_head {
                 // HTTP/2 heads are bounded by the header-list limit; this covers the rest.
                 status_response(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            } else if let Some(refusal) = refuse_message(&req) {
+                refusal
             } else {
                 handler.handle(req, peer).await
             };
@@ -467,6 +469,59 @@ async fn serve_connection<H: Handler>(
             }
         }
     }
+}
+
+/// Requests no tollgate service can read correctly, refused before any handler sees them:
+/// an HTTP/1.1 request without exactly one valid Host (RFC 9112 §3.2 requires 400), a transfer
+/// coding other than chunked (hyper frames by the final `chunked` and would hand the handler
+/// bytes still encoded), or a content coding (our endpoints take plain forms only).
+fn refuse_message<B>(req: &Request<B>) -> Option<Response<Body>> {
+    use http::header::{CONTENT_ENCODING, HOST, TRANSFER_ENCODING};
+    let bad_request = |description| {
+        Some(json_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            description,
+        ))
+    };
+    let headers = req.headers();
+    if req.version() == http::Version::HTTP_11 {
+        let mut hosts = headers.get_all(HOST).iter();
+        let valid_host = match (hosts.next(), hosts.next()) {
+            (Some(host), None) => host
+                .to_str()
+                .ok()
+                .and_then(|h| h.parse::<http::uri::Authority>().ok())
+                .is_some(),
+            _ => false,
+        };
+        if !valid_host {
+            return bad_request("an HTTP/1.1 request needs exactly one valid Host header");
+        }
+    }
+    let codings = headers
+        .get_all(TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    for coding in codings {
+        if !coding.eq_ignore_ascii_case("chunked") {
+            return bad_request("only the chunked transfer coding is supported");
+        }
+    }
+    let encoded = headers.get_all(CONTENT_ENCODING).iter().any(|v| {
+        !v.to_str()
+            .is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"))
+    });
+    if encoded {
+        return Some(json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "content codings are not supported; send the body as it is",
+        ));
+    }
+    None
 }
 
 /// An approximate size of a request head, for the HTTP/1 head limit on HTTP/2 requests.
