@@ -6,6 +6,11 @@
 //! - `tls_http1/*` and `tls_http2/*`: the real server over TLS on loopback, one keep-alive
 //!   connection, with `/healthz` measured in the same run as the baseline. Throughput is in
 //!   elements (requests), so the ratio to `/healthz` reads straight off the report.
+//! - `tls_http1/client1_*` and `tls_http2/client1_*`: client1 (the protected resource, with
+//!   introspection as client `rs`) started in-process against that server, over a second
+//!   keep-alive connection: `client1_resource` is `GET /api/resource` with a token already in
+//!   client1's introspection cache (30 s), `client1_healthz` is client1's own `/healthz` as its
+//!   baseline. The introspection calls made during `client1_resource` are printed (expected 0).
 //!
 //! Run with `cargo bench --bench auth`; reports land in `target/criterion/report/index.html`.
 
@@ -24,8 +29,12 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tollgate::auth::clients::{add_client, ClientRegistry};
 use tollgate::auth::tokens::{Grant, TokenRecord, TokenStore};
 use tollgate::auth::{AuthConfig, AuthServer};
+use tollgate::discovery::Discovered;
 use tollgate::http::Limits;
-use tollgate::secret::sha256;
+use tollgate::outbound::Outbound;
+use tollgate::resource::{GuardConfig, TokenGuard};
+use tollgate::secret::{sha256, SecretString};
+use tollgate::services::ResourceService;
 
 struct Fixture {
     dir: PathBuf,
@@ -238,6 +247,41 @@ fn over_tls(c: &mut Criterion) {
         ));
         (addr, stop)
     });
+    let ca = fx.dir.join("ca.pem");
+    // client1 against that server, as `Env::start_client1` of the tests starts it.
+    let (client1_addr, client1, stop_client1, client1_task) = server_rt.block_on(async {
+        let listener = tollgate::http::bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind client1");
+        let client1_addr = listener.local_addr().expect("addr");
+        let tls = tollgate::http::server_tls_config(
+            &fx.dir.join("server.pem"),
+            &fx.dir.join("server.key"),
+        )
+        .expect("tls");
+        let outbound = Outbound::new(&ca).expect("outbound");
+        let discovered = Arc::new(Discovered::new(
+            format!("https://localhost:{}", addr.port()),
+            outbound.clone(),
+        ));
+        let mut config = GuardConfig::new("rs", SecretString::new(fx.rs_secret.clone()));
+        // The default, set explicitly: every cached bench below runs well within it.
+        config.cache_ttl = Duration::from_secs(30);
+        let guard = TokenGuard::new(config, discovered.clone(), outbound);
+        let client1 = Arc::new(ResourceService::new(guard, "read"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(tollgate::services::run(
+            listener,
+            tls,
+            Limits::default(),
+            client1.clone(),
+            discovered,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        (client1_addr, client1, stop, task)
+    });
     let client_rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -246,7 +290,7 @@ fn over_tls(c: &mut Criterion) {
     let rs_auth = basic("rs", &fx.rs_secret);
 
     for (group_name, h2) in [("tls_http1", false), ("tls_http2", true)] {
-        let mut conn = client_rt.block_on(Connection::open(addr, &fx.dir.join("ca.pem"), h2));
+        let mut conn = client_rt.block_on(Connection::open(addr, &ca, h2));
         let token_request = || {
             Request::post("/oauth/token")
                 .header("host", "localhost")
@@ -309,7 +353,54 @@ fn over_tls(c: &mut Criterion) {
                 )
             })
         });
+
+        let mut client1_conn = client_rt.block_on(Connection::open(client1_addr, &ca, h2));
+        let bearer = format!("Bearer {token}");
+        let resource_request = || {
+            Request::get("/api/resource")
+                .header("host", "localhost")
+                .header("authorization", &bearer)
+                .body(Full::new(Bytes::new()))
+                .expect("request")
+        };
+        group.bench_function("client1_healthz", |b| {
+            b.iter(|| {
+                client_rt.block_on(
+                    client1_conn.send(
+                        Request::get("/healthz")
+                            .header("host", "localhost")
+                            .body(Full::new(Bytes::new()))
+                            .expect("request"),
+                    ),
+                )
+            })
+        });
+        // Warmed right before its bench, so the cache entry (30 s) outlives warm-up and
+        // measurement even in a full run.
+        let status = client_rt.block_on(client1_conn.send(resource_request()));
+        assert_eq!(status, StatusCode::OK, "client1 warm-up request");
+        let introspections = client1.guard().introspections();
+        group.bench_function("client1_resource", |b| {
+            b.iter(|| {
+                let status = client_rt.block_on(client1_conn.send(resource_request()));
+                assert_eq!(status, StatusCode::OK);
+            })
+        });
+        eprintln!(
+            "{group_name}/client1_resource: {} introspection(s) during the bench (0: all cached)",
+            client1.guard().introspections() - introspections
+        );
         group.finish();
+    }
+    // Closes the client connections (their tasks live on this runtime), so that client1's
+    // graceful shutdown does not wait for them.
+    drop(client_rt);
+    let _ = stop_client1.send(());
+    match server_rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(2), client1_task).await })
+    {
+        Ok(Ok(Ok(()))) => {}
+        other => eprintln!("client1 did not stop cleanly: {other:?}"),
     }
     let _ = stop.send(());
     server_rt.shutdown_timeout(Duration::from_secs(2));
