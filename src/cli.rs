@@ -5,8 +5,18 @@
 //! what a flag means (each binary decides).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::http::Limits;
+
+/// The flags every tollgate server takes: where to listen, and its certificate and key.
+#[derive(Debug)]
+pub struct ServerFlags {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
 
 /// Parsed flags, consumed by name; whatever is left at [`Flags::finish`] is an error.
 #[derive(Debug, Default)]
@@ -81,6 +91,27 @@ impl Flags {
             }
             None => false,
         }
+    }
+
+    /// Takes `--listen` (default `default_listen`), `--cert` (default `certs/server.pem`) and
+    /// `--key` (default `certs/server.key`).
+    pub fn server(&mut self, default_listen: SocketAddr) -> Result<ServerFlags, String> {
+        let example = format!(
+            "a socket address such as {default_listen} or [::1]:{}",
+            default_listen.port()
+        );
+        let listen = self.parsed("--listen", &example)?.unwrap_or(default_listen);
+        let cert = self
+            .value("--cert")
+            .unwrap_or_else(|| "certs/server.pem".into());
+        let key = self
+            .value("--key")
+            .unwrap_or_else(|| "certs/server.key".into());
+        Ok(ServerFlags {
+            listen,
+            cert: cert.into(),
+            key: key.into(),
+        })
     }
 
     /// Applies any server limit flags to `limits`.

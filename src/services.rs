@@ -310,18 +310,7 @@ impl ServiceFlags {
         default_listen: SocketAddr,
         secret_env: Option<String>,
     ) -> Result<ServiceFlags, String> {
-        let listen = flags
-            .parsed(
-                "--listen",
-                "a socket address such as 127.0.0.1:5004 or [::1]:5004",
-            )?
-            .unwrap_or(default_listen);
-        let cert = flags
-            .value("--cert")
-            .unwrap_or_else(|| "certs/server.pem".into());
-        let key = flags
-            .value("--key")
-            .unwrap_or_else(|| "certs/server.key".into());
+        let server = flags.server(default_listen)?;
         let auth_server = flags
             .value("--auth-server")
             .ok_or("--auth-server URL (the authorization server's issuer) is required")?;
@@ -336,9 +325,9 @@ impl ServiceFlags {
         let mut limits = Limits::default();
         flags.limits(&mut limits)?;
         Ok(ServiceFlags {
-            listen,
-            cert: cert.into(),
-            key: key.into(),
+            listen: server.listen,
+            cert: server.cert,
+            key: server.key,
             auth_server,
             ca: ca.into(),
             client_id,

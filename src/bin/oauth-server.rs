@@ -82,18 +82,7 @@ fn add_client(args: Vec<String>) -> Result<(), String> {
 
 fn serve(args: Vec<String>) -> Result<(), String> {
     let mut flags = Flags::parse(args, &[])?;
-    let listen: SocketAddr = flags
-        .parsed(
-            "--listen",
-            "a socket address such as 127.0.0.1:5003 or [::1]:5003",
-        )?
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5003)));
-    let cert = flags
-        .value("--cert")
-        .unwrap_or_else(|| "certs/server.pem".into());
-    let key = flags
-        .value("--key")
-        .unwrap_or_else(|| "certs/server.key".into());
+    let server = flags.server(SocketAddr::from(([127, 0, 0, 1], 5003)))?;
     let clients_file = flags
         .value("--clients")
         .unwrap_or_else(|| "clients.json".into());
@@ -110,13 +99,13 @@ fn serve(args: Vec<String>) -> Result<(), String> {
 
     let registry =
         ClientRegistry::load(&PathBuf::from(&clients_file)).map_err(|e| e.to_string())?;
-    let tls = http::server_tls_config(&PathBuf::from(&cert), &PathBuf::from(&key))
-        .map_err(|e| e.to_string())?;
+    let tls = http::server_tls_config(&server.cert, &server.key).map_err(|e| e.to_string())?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let listen = server.listen;
     runtime.block_on(async move {
         let listener = http::bind(listen)
             .await
