@@ -16,13 +16,7 @@ shift || true
 conns=("$@")
 [ ${#conns[@]} -gt 0 ] || conns=(1 8 32 128)
 
-if ! command -v wrk >/dev/null; then
-  echo "installing wrk (Debian package)..." >&2
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
-cargo build --release -q
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release
+. scripts/common.sh
 out=target/load
 mkdir -p "$out"
 work=$(mktemp -d)

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use crate::http::Limits;
 
@@ -16,6 +17,29 @@ pub struct ServerFlags {
     pub listen: SocketAddr,
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// The `main` of a single-command service binary: `-h`/`--help` prints `usage` followed by the
+/// limit flags; otherwise `run` gets the arguments, and its error is printed as
+/// `PROGRAM: message` (after any buffered log lines) with a failing exit status.
+pub fn service_main(
+    program: &str,
+    usage: &str,
+    run: impl FnOnce(Vec<String>) -> Result<(), String>,
+) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
+        println!("{usage}\n{}", Limits::FLAGS_HELP);
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            crate::access_log::flush();
+            eprintln!("{program}: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Parsed flags, consumed by name; whatever is left at [`Flags::finish`] is an error.

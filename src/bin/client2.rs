@@ -16,7 +16,7 @@ use tollgate::access_log;
 use tollgate::cli::Flags;
 use tollgate::client::{TokenClient, TokenClientConfig};
 use tollgate::discovery::Discovered;
-use tollgate::http::{self, Limits};
+use tollgate::http;
 use tollgate::outbound::Outbound;
 use tollgate::services::{self, CallerService, ServiceFlags, SECRET_ENV};
 
@@ -29,19 +29,7 @@ defaults: --listen 127.0.0.1:5005 --cert certs/server.pem --key certs/server.key
 limit flags:";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if matches!(args.first().map(String::as_str), Some("-h" | "--help")) {
-        println!("{USAGE}\n{}", Limits::FLAGS_HELP);
-        return ExitCode::SUCCESS;
-    }
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            access_log::flush();
-            eprintln!("client2: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    tollgate::cli::service_main("client2", USAGE, run)
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {
