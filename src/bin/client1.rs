@@ -63,6 +63,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
         let listener = http::bind(common.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", common.listen))?;
+        // With port 0 the kernel picks the port: log the address actually bound.
+        let bound = listener.local_addr().unwrap_or(common.listen);
         let discovered = Arc::new(Discovered::new(
             common.auth_server.clone(),
             outbound.clone(),
@@ -73,8 +75,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
         let guard = TokenGuard::new(config, discovered.clone(), outbound);
         let service = Arc::new(ResourceService::new(guard, required_scope));
         access_log::event(format_args!(
-            "client1 listening on {} (authorization server {})",
-            common.listen, common.auth_server
+            "client1 listening on {bound} (authorization server {})",
+            common.auth_server
         ));
         let result = services::run(
             listener,

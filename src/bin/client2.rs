@@ -60,6 +60,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
         let listener = http::bind(common.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", common.listen))?;
+        // With port 0 the kernel picks the port: log the address actually bound.
+        let bound = listener.local_addr().unwrap_or(common.listen);
         let discovered = Arc::new(Discovered::new(
             common.auth_server.clone(),
             outbound.clone(),
@@ -75,8 +77,8 @@ fn run(args: Vec<String>) -> Result<(), String> {
         );
         let service = Arc::new(CallerService::new(client, resource.clone()));
         access_log::event(format_args!(
-            "client2 listening on {} (authorization server {}, resource {resource})",
-            common.listen, common.auth_server
+            "client2 listening on {bound} (authorization server {}, resource {resource})",
+            common.auth_server
         ));
         let result = services::run(
             listener,

@@ -110,10 +110,9 @@ fn serve(args: Vec<String>) -> Result<(), String> {
         let listener = http::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let port = listener
-            .local_addr()
-            .map(|a| a.port())
-            .unwrap_or(listen.port());
+        // With port 0 the kernel picks the port: log and use the address actually bound.
+        let bound = listener.local_addr().unwrap_or(listen);
+        let port = bound.port();
         let issuer = issuer.unwrap_or_else(|| format!("https://localhost:{port}"));
         let mut config = AuthConfig::new(issuer.clone());
         config.token_ttl = Duration::from_secs(token_ttl);
@@ -121,7 +120,7 @@ fn serve(args: Vec<String>) -> Result<(), String> {
         let clients = registry.len();
         let server = Arc::new(AuthServer::new(registry, config));
         access_log::event(format_args!(
-            "oauth-server listening on {listen} (issuer {issuer}, {clients} client(s))"
+            "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s))"
         ));
         tollgate::auth::run(listener, tls, limits, server, http::shutdown_signal()).await;
         access_log::event(format_args!("oauth-server stopped"));
