@@ -26,15 +26,15 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tollgate::auth::clients::{add_client, ClientRegistry};
+use tollgate::app::ResourceService;
 use tollgate::auth::tokens::{Grant, TokenRecord, TokenStore};
+use tollgate::auth::{clients::ClientRegistry, clients_file::add_client};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::discovery::Discovered;
 use tollgate::http::Limits;
-use tollgate::outbound::Outbound;
+use tollgate::http::Outbound;
 use tollgate::resource::{GuardConfig, TokenGuard};
 use tollgate::secret::{sha256, SecretString};
-use tollgate::services::ResourceService;
 
 struct Fixture {
     dir: PathBuf,
@@ -135,7 +135,7 @@ fn fill_store(rt: &tokio::runtime::Runtime, server: &AuthServer, count: usize) {
         client_id: "svc".into(),
         scope: "read".into(),
     });
-    let exp = tollgate::auth::unix_now() + 3600;
+    let exp = tollgate::oauth::unix_now() + 3600;
     rt.block_on(async {
         for i in 0..count as u64 {
             let record = TokenRecord {
@@ -270,7 +270,7 @@ fn over_tls(c: &mut Criterion) {
         let guard = TokenGuard::new(config, discovered.clone(), outbound);
         let client1 = Arc::new(ResourceService::new(guard, "read"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(tollgate::services::run(
+        let task = tokio::spawn(tollgate::app::run(
             listener,
             tls,
             Limits::default(),

@@ -1,7 +1,7 @@
 //! The access log: one line per request on stderr, written by a background thread.
 //!
 //! Owns: formatting a request line (time, method, path without query, status, latency, the
-//! handler's [`LogLabel`](crate::http::LogLabel)) and getting it to stderr without making
+//! handler's [`LogLabel`]) and getting it to stderr without making
 //! request tasks wait on the terminal or a pipe. A request appends its line to a shared buffer
 //! (a short mutex hold, no system call); a writer thread wakes every [`WRITE_INTERVAL`] and
 //! writes the whole batch at once, so a busy server pays one `write` per batch instead of one
@@ -12,13 +12,18 @@
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+#[cfg(any(test, feature = "test-hooks"))]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Method, Response};
 
-use crate::http::LogLabel;
+/// A short label a handler attaches to a response (as an extension) for its log line, such as
+/// the authenticated client id. It must never hold a secret or a token.
+#[derive(Clone, Debug)]
+pub struct LogLabel(pub String);
 
 /// How often buffered lines are written out.
 const WRITE_INTERVAL: Duration = Duration::from_millis(50);
@@ -36,9 +41,12 @@ struct Writer {
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
 /// Set by test harnesses that run many servers in one process: lines are still captured
-/// (see [`start_capture`]) but not written.
+/// (see `start_capture`) but not written. Test builds only, like [`CAPTURE`]: a release
+/// build's log line costs no extra lock.
+#[cfg(any(test, feature = "test-hooks"))]
 static DISCARD: AtomicBool = AtomicBool::new(false);
 /// Set by tests to capture what would go to stderr.
+#[cfg(any(test, feature = "test-hooks"))]
 static CAPTURE: Mutex<Option<Vec<String>>> = Mutex::new(None);
 
 fn writer() -> &'static Writer {
@@ -82,13 +90,16 @@ fn write_pending() {
 }
 
 fn emit(line: &str) {
-    if let Ok(mut capture) = CAPTURE.lock() {
-        if let Some(lines) = capture.as_mut() {
-            lines.push(line.to_owned());
+    #[cfg(any(test, feature = "test-hooks"))]
+    {
+        if let Ok(mut capture) = CAPTURE.lock() {
+            if let Some(lines) = capture.as_mut() {
+                lines.push(line.to_owned());
+            }
         }
-    }
-    if DISCARD.load(Ordering::Relaxed) {
-        return;
+        if DISCARD.load(Ordering::Relaxed) {
+            return;
+        }
     }
     let writer = writer();
     match writer.pending.lock() {
@@ -144,18 +155,21 @@ pub fn flush() {
 
 /// Stops writing log lines to stderr (capturing goes on), for test processes that would
 /// otherwise print thousands of lines.
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn discard_output() {
     DISCARD.store(true, Ordering::Relaxed);
 }
 
 /// Starts keeping a copy of every line logged from now on, for tests that check the log.
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn start_capture() {
     if let Ok(mut capture) = CAPTURE.lock() {
         capture.get_or_insert_with(Vec::new);
     }
 }
 
-/// Every line logged since [`start_capture`].
+/// Every line logged since `start_capture`.
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn captured() -> Vec<String> {
     CAPTURE
         .lock()

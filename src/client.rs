@@ -4,8 +4,9 @@
 //! form-encoded before base64 as RFC 6749 §2.3.1 says), keeping it, renewing it before it
 //! expires, sharing one token request among every caller that needs a token at the same time,
 //! retrying token-endpoint failures with a bounded backoff, and sending requests with the token,
-//! retrying once with a new token when the resource says `invalid_token`. Does not own: the
-//! connections (see [`crate::outbound`]) or finding the token endpoint (see
+//! retrying once with a new token when the resource says `invalid_token`. The wire details
+//! (the token request, its answer, the bearer header) are in `token_request`. Does not own:
+//! the connections (see [`crate::http::outbound`]) or finding the token endpoint (see
 //! [`crate::discovery`]).
 //!
 //! Timing: a token of lifetime `L` (`expires_in`, at most a day) is used until `L - 2 s` after it was
@@ -24,19 +25,23 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+mod errors;
+mod token_request;
+
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
+use http::header::AUTHORIZATION;
+use http::Request;
 use http_body_util::Full;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::access_log;
-use crate::discovery::{Discovered, DiscoveryError};
-use crate::form::encode_form_component;
-use crate::outbound::{Answer, Outbound, OutboundError};
-use crate::resource::basic_authorization;
+use crate::discovery::Discovered;
+use crate::http::{Answer, Outbound};
+use crate::oauth::basic_authorization;
 use crate::secret::SecretString;
+use token_request::{bearer_header, says_invalid_token};
+
+pub use errors::{CallError, TokenError};
 
 /// Longest wait between two token requests within one call.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -48,89 +53,15 @@ const MAX_MARGIN: Duration = Duration::from_secs(60);
 const SKEW: Duration = Duration::from_secs(2);
 /// Longest lifetime believed: a token is renewed at least daily, and a huge `expires_in` from a
 /// confused server cannot overflow a deadline.
-const MAX_LIFETIME_SECS: u64 = 86_400;
+pub(crate) const MAX_LIFETIME_SECS: u64 = 86_400;
 
-/// Settings of a [`TokenClient`].
-#[derive(Clone)]
+/// Settings of a [`TokenClient`]. `Debug` is safe: the secret prints as `[redacted]`.
+#[derive(Clone, Debug)]
 pub struct TokenClientConfig {
     pub client_id: String,
     pub client_secret: SecretString,
     /// The scope to ask for; `None` asks for none, which gets all the client's scopes.
     pub scope: Option<String>,
-}
-
-impl fmt::Debug for TokenClientConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenClientConfig")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("scope", &self.scope)
-            .finish()
-    }
-}
-
-/// Why no token could be had.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TokenError {
-    /// The authorization server could not be reached, or answered 5xx or 429, until the time
-    /// for this call ran out.
-    AuthServerUnavailable(String),
-    /// The authorization server refused the request (wrong credentials or scope): retrying
-    /// does not help until the configuration is fixed.
-    Refused { status: u16, error: String },
-    /// The authorization server is not the one configured, or its answers are unusable.
-    Misconfigured(String),
-}
-
-impl fmt::Display for TokenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenError::AuthServerUnavailable(detail) => {
-                write!(f, "authorization server unavailable: {detail}")
-            }
-            TokenError::Refused { status, error } => {
-                write!(
-                    f,
-                    "the authorization server refused a token ({status} {error})"
-                )
-            }
-            TokenError::Misconfigured(detail) => write!(f, "authorization server: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for TokenError {}
-
-/// Why a call got no answer from the resource.
-#[derive(Debug)]
-pub enum CallError {
-    Token(TokenError),
-    /// The resource could not be reached, did not answer in time, or answered unreadably.
-    ResourceFailed(OutboundError),
-}
-
-impl CallError {
-    /// Whether the authorization server being unreachable is the reason.
-    pub fn is_auth_server_unavailable(&self) -> bool {
-        matches!(self, CallError::Token(TokenError::AuthServerUnavailable(_)))
-    }
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::Token(e) => e.fmt(f),
-            CallError::ResourceFailed(e) => write!(f, "resource: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
-
-impl From<TokenError> for CallError {
-    fn from(e: TokenError) -> Self {
-        CallError::Token(e)
-    }
 }
 
 /// A client that manages its own access token. Cheap to clone: clones share the token.
@@ -367,100 +298,6 @@ impl TokenClient {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-
-    /// One token request (RFC 6749 §4.4.2).
-    async fn fetch_once(&self) -> Result<Arc<Token>, TokenError> {
-        let metadata = self
-            .inner
-            .discovered
-            .get_or_fetch()
-            .await
-            .map_err(|e| match e {
-                DiscoveryError::Unreachable(_) | DiscoveryError::Status { .. } => {
-                    TokenError::AuthServerUnavailable(e.to_string())
-                }
-                fatal => TokenError::Misconfigured(fatal.to_string()),
-            })?;
-        let mut form = String::from("grant_type=client_credentials");
-        if let Some(scope) = &self.inner.scope {
-            form.push_str("&scope=");
-            form.push_str(&encode_form_component(scope));
-        }
-        let mut request = Request::new(Full::new(Bytes::from(form)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = metadata.token_endpoint.clone();
-        let headers = request.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        let mut basic = HeaderValue::from_str(self.inner.basic.expose()).map_err(|_| {
-            TokenError::Misconfigured("the client id cannot be sent in a header".into())
-        })?;
-        basic.set_sensitive(true);
-        headers.insert(AUTHORIZATION, basic);
-
-        let requested_at = Instant::now();
-        self.inner.token_requests.fetch_add(1, Ordering::Relaxed);
-        let answer = self
-            .inner
-            .outbound
-            .send_repeatable(request)
-            .await
-            .map_err(|e| TokenError::AuthServerUnavailable(e.to_string()))?;
-        if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(TokenError::AuthServerUnavailable(format!(
-                "the token endpoint answered {}",
-                answer.status.as_u16()
-            )));
-        }
-        if answer.status != StatusCode::OK {
-            #[derive(Deserialize)]
-            struct ErrorBody {
-                error: String,
-            }
-            let error = serde_json::from_slice::<ErrorBody>(&answer.body)
-                .map(|b| b.error.chars().take(64).collect())
-                .unwrap_or_else(|_| "no error code".into());
-            return Err(TokenError::Refused {
-                status: answer.status.as_u16(),
-                error,
-            });
-        }
-        #[derive(Deserialize)]
-        struct TokenResponse {
-            access_token: String,
-            token_type: String,
-            expires_in: Option<u64>,
-        }
-        let parsed: TokenResponse = serde_json::from_slice(&answer.body).map_err(|_| {
-            TokenError::Misconfigured("the token endpoint answered malformed JSON".into())
-        })?;
-        if !parsed.token_type.eq_ignore_ascii_case("Bearer") {
-            return Err(TokenError::Misconfigured(
-                "the token endpoint answered a token that is not a bearer token".into(),
-            ));
-        }
-        let access_token = SecretString::new(parsed.access_token);
-        if bearer_header(&access_token).is_err() {
-            return Err(TokenError::Misconfigured(
-                "the token endpoint answered a token that cannot be sent in a header".into(),
-            ));
-        }
-        // RFC 6749 §5.1 only recommends expires_in; without it, renew every minute.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).min(MAX_LIFETIME_SECS));
-        let (renew_after, usable_for) = schedule(lifetime);
-        Ok(Arc::new(Token {
-            value: access_token,
-            generation: self.inner.generations.fetch_add(1, Ordering::Relaxed),
-            renew_at: requested_at + renew_after,
-            usable_until: requested_at + usable_for,
-        }))
-    }
 }
 
 /// When to renew a token of `lifetime` and until when to use it, counted from its request.
@@ -468,30 +305,6 @@ fn schedule(lifetime: Duration) -> (Duration, Duration) {
     let usable = lifetime.saturating_sub(SKEW).max(lifetime / 2);
     let margin = (lifetime / 10).min(MAX_MARGIN);
     (usable.saturating_sub(margin), usable)
-}
-
-fn bearer_header(token: &SecretString) -> Result<HeaderValue, TokenError> {
-    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-        TokenError::Misconfigured("the access token cannot be sent in a header".into())
-    })?;
-    value.set_sensitive(true);
-    Ok(value)
-}
-
-/// Whether the answer is RFC 6750's 401 with `error="invalid_token"`.
-fn says_invalid_token(answer: &Answer) -> bool {
-    answer.status == StatusCode::UNAUTHORIZED && challenges_invalid_token(&answer.headers)
-}
-
-fn challenges_invalid_token(headers: &HeaderMap) -> bool {
-    headers.get_all(WWW_AUTHENTICATE).iter().any(|value| {
-        let Ok(text) = value.to_str() else {
-            return false;
-        };
-        let lower = text.to_ascii_lowercase();
-        lower.trim_start().starts_with("bearer")
-            && (lower.contains("error=\"invalid_token\"") || lower.contains("error=invalid_token"))
-    })
 }
 
 /// `wait` scaled by a random factor in [0.5, 1): callers that failed together do not retry
@@ -517,26 +330,6 @@ mod tests {
         let (renew, usable) = schedule(Duration::from_secs(2));
         assert_eq!(usable, Duration::from_secs(1));
         assert!(renew < usable && renew > Duration::ZERO);
-    }
-
-    #[test]
-    fn only_bearer_invalid_token_challenges_count() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"x\", error=\"invalid_token\""),
-        );
-        assert!(challenges_invalid_token(&headers));
-        headers.insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"x\", error=\"insufficient_scope\""),
-        );
-        assert!(!challenges_invalid_token(&headers));
-        headers.insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"x\""),
-        );
-        assert!(!challenges_invalid_token(&headers));
     }
 
     #[test]

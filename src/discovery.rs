@@ -5,8 +5,9 @@
 //! must equal the configured issuer exactly, or the document is not to be used), and
 //! [`Discovered`], which holds the result once known; while the server cannot be reached it is
 //! retried in the background with a bounded backoff and also on demand by the requests that
-//! need it, so the first request after the server comes back is served. Does not own: the HTTPS client (see
-//! [`crate::outbound`]) or what the endpoints are used for.
+//! need it, so the first request after the server comes back is served. Does not own: the
+//! document's shape or URL (see [`crate::oauth::metadata`]), the HTTPS client (see
+//! [`crate::http::outbound`]) or what the endpoints are used for.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -15,12 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Uri};
 use http_body_util::Full;
-use serde::Deserialize;
 
 use crate::access_log;
-use crate::outbound::{Outbound, OutboundError};
+use crate::http::{Outbound, OutboundError};
+use crate::oauth::{metadata_url, ServerMetadata};
 
-const WELL_KNOWN: &str = "/.well-known/oauth-authorization-server";
 /// First and longest wait between discovery attempts while the server is unreachable.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LONGEST_RETRY: Duration = Duration::from_secs(2);
@@ -83,32 +83,18 @@ impl fmt::Display for DiscoveryError {
     }
 }
 
-impl std::error::Error for DiscoveryError {}
-
-/// The metadata URL of `issuer` (RFC 8414 §3.1).
-pub fn metadata_url(issuer: &str) -> Result<Uri, DiscoveryError> {
-    let bad = || DiscoveryError::BadIssuer(issuer.to_owned());
-    let uri: Uri = issuer.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("https") || uri.query().is_some() || issuer.contains('#') {
-        return Err(bad());
+impl std::error::Error for DiscoveryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DiscoveryError::Unreachable(e) => Some(e),
+            _ => None,
+        }
     }
-    let authority = uri.authority().ok_or_else(bad)?;
-    let path = uri.path().trim_end_matches('/');
-    format!("https://{authority}{WELL_KNOWN}{path}")
-        .parse()
-        .map_err(|_| bad())
-}
-
-#[derive(Deserialize)]
-struct RawMetadata {
-    issuer: String,
-    token_endpoint: Option<String>,
-    introspection_endpoint: Option<String>,
 }
 
 /// Fetches and checks the metadata of `issuer`.
 pub async fn fetch(outbound: &Outbound, issuer: &str) -> Result<Metadata, DiscoveryError> {
-    let url = metadata_url(issuer)?;
+    let url = metadata_url(issuer).map_err(|e| DiscoveryError::BadIssuer(e.0))?;
     let shown = url.to_string();
     let mut request = Request::new(Full::new(Bytes::new()));
     *request.uri_mut() = url;
@@ -130,7 +116,7 @@ pub async fn fetch(outbound: &Outbound, issuer: &str) -> Result<Metadata, Discov
         url: shown.clone(),
         detail,
     };
-    let raw: RawMetadata =
+    let raw: ServerMetadata =
         serde_json::from_slice(&answer.body).map_err(|e| invalid(e.to_string()))?;
     if raw.issuer != issuer {
         return Err(DiscoveryError::IssuerMismatch {
@@ -213,39 +199,6 @@ impl Discovered {
                     wait = (wait * 2).min(LONGEST_RETRY);
                 }
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metadata_url_puts_the_well_known_path_before_the_issuer_path() {
-        assert_eq!(
-            metadata_url("https://localhost:5003").unwrap(),
-            "https://localhost:5003/.well-known/oauth-authorization-server"
-        );
-        assert_eq!(
-            metadata_url("https://as.example/tenant/").unwrap(),
-            "https://as.example/.well-known/oauth-authorization-server/tenant"
-        );
-    }
-
-    #[test]
-    fn issuers_that_are_not_https_or_carry_a_query_are_refused() {
-        for bad in [
-            "http://localhost:5003",
-            "https://localhost:5003?x=1",
-            "https://localhost#x",
-            "localhost:5003",
-            "",
-        ] {
-            assert!(
-                matches!(metadata_url(bad), Err(DiscoveryError::BadIssuer(_))),
-                "{bad}"
-            );
         }
     }
 }

@@ -1,36 +1,36 @@
 //! tollgate: a small, fast OAuth 2.0 client-credentials stack on hyper and rustls.
 //!
 //! # Layout
-//! - [`http`]: TLS listener, HTTP/1.1 and HTTP/2 serving, limits, graceful shutdown, response
-//!   helpers. Knows nothing of OAuth.
-//! - [`auth`]: the authorization server (token, introspection, revocation, metadata).
-//! - [`resource`]: the bearer-token guard any hyper service can put in front of its routes.
-//! - [`client`]: a client that gets, caches and renews its own token to call protected APIs.
-//! - [`discovery`]: an authorization server's endpoints from its issuer URL (RFC 8414).
-//! - [`outbound`]: the pooled HTTPS client for calls between services.
-//! - [`services`]: the demo's resource server (`client1`) and caller (`client2`).
-//! - [`demo`]: the all-in-one `tollgate` command: every service in one process.
-//! - [`form`]: strict `application/x-www-form-urlencoded` parsing.
-//! - [`secret`]: random secrets and tokens, hashes, and a string type that never prints.
-//! - [`access_log`]: one line per request on stderr, off the request path.
-//! - [`certs`]: development certificates (a CA and a server certificate it signs).
-//! - [`cli`]: the small flag parser the binaries share.
+//! The layers, top to bottom (docs/ARCHITECTURE.md has the picture and the rules); a module
+//! uses only modules below it, and the three OAuth roles never use each other:
+//! - [`app`]: the demo services' handlers (`client1`'s resource, `client2`'s caller), shared
+//!   by their binaries, the all-in-one demo and the tests.
+//! - The roles, siblings: [`auth`] (the authorization server: token, introspection,
+//!   revocation, metadata), [`resource`] (the bearer-token guard any hyper service can put in
+//!   front of its routes), [`client`] (gets, caches and renews its own token to call
+//!   protected APIs).
+//! - What the roles share: [`oauth`] (wire shapes: error bodies, Basic credentials, the scope
+//!   grammar, paths, the metadata document, the clock) and [`discovery`] (an authorization
+//!   server's endpoints from its issuer URL, RFC 8414).
+//! - [`http`]: the transport: TLS, HTTP/1.1 and HTTP/2 serving, limits, timers, shutdown,
+//!   bodies, and the outgoing HTTPS client. Knows nothing of OAuth.
+//! - Leaves, used by any layer: [`form`] (strict form parsing), [`secret`] (random values,
+//!   hashes, a string that never prints), [`certs`] (development certificates), [`access_log`]
+//!   (one line per request on stderr, off the request path).
 //!
-//! The binaries in `src/bin/` only parse flags, bind, and call into these modules.
+//! The binaries in `src/bin/` parse flags, load files, bind, and call into these modules.
 
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod access_log;
+pub mod app;
 pub mod auth;
 pub mod certs;
-pub mod cli;
 pub mod client;
-pub mod demo;
 pub mod discovery;
 pub mod form;
 pub mod http;
-pub mod outbound;
+pub mod oauth;
 pub mod resource;
 pub mod secret;
-pub mod services;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{certs, http, temp_dir, Proto};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tollgate::auth::clients::add_client;
+use tollgate::auth::clients_file::add_client;
 
 /// A release or debug `oauth-server` started for one test, killed on drop.
 struct ChildServer {

@@ -12,7 +12,7 @@ use http::{Request, StatusCode};
 use http_body_util::Full;
 use stack::Env;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tollgate::outbound::{Outbound, OutboundError};
+use tollgate::http::{Outbound, OutboundError};
 
 fn get(url: &str) -> Request<Full<Bytes>> {
     let mut request = Request::new(Full::new(Bytes::new()));

@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use proptest::prelude::*;
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::credentials::parse_basic;
 use tollgate::form::{decode_form_component, encode_form_component, Form, FormError};
+use tollgate::oauth::parse_basic;
 use tollgate::resource::parse_bearer;
 
 fn authorization(value: &[u8]) -> Option<http::HeaderMap> {

@@ -1,7 +1,7 @@
 //! `Authorization: Basic` values: any bytes parse or are refused, never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tollgate::auth::credentials::parse_basic;
+use tollgate::oauth::parse_basic;
 
 fuzz_target!(|data: &[u8]| {
     let _ = parse_basic(data);

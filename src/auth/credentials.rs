@@ -3,17 +3,15 @@
 //! Owns: `client_secret_basic` (the Authorization header, whose id and secret are
 //! form-urlencoded before base64) and `client_secret_post` (body parameters), and the rules
 //! between them: exactly one method per request, a body `client_id` beside Basic only when it
-//! names the same client, and never credentials in the URL query. Does not own: checking the
-//! secret (see `auth::clients`).
+//! names the same client, and never credentials in the URL query. Does not own: decoding the
+//! Basic header (see [`crate::oauth::basic`]) or checking the secret (see `auth::clients`).
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::Engine as _;
 use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use super::error::OAuthError;
 use crate::form::{decode_form_component, Form};
+use crate::oauth::parse_basic;
 use crate::secret::SecretString;
 
 /// How the client presented its credentials.
@@ -29,57 +27,6 @@ pub struct PresentedCredentials {
     pub client_id: String,
     pub secret: SecretString,
     pub method: AuthMethod,
-}
-
-/// Standard base64, accepting input with or without its padding.
-const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Why a Basic header could not be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BasicError {
-    NotBasic,
-    BadBase64,
-    NoColon,
-    BadEncoding,
-    EmptyId,
-}
-
-/// Parses an `Authorization: Basic ...` value into a client id and secret.
-pub fn parse_basic(value: &[u8]) -> Result<(String, SecretString), BasicError> {
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(space) => (&value[..space], &value[space + 1..]),
-        None => (value, &b""[..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"basic") {
-        return Err(BasicError::NotBasic);
-    }
-    let encoded = rest.trim_ascii();
-    if encoded.is_empty() {
-        return Err(BasicError::BadBase64);
-    }
-    let decoded = zeroizing(
-        BASIC_BASE64
-            .decode(encoded)
-            .map_err(|_| BasicError::BadBase64)?,
-    );
-    let colon = decoded
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or(BasicError::NoColon)?;
-    let id = decode_form_component(&decoded[..colon]).map_err(|_| BasicError::BadEncoding)?;
-    let secret =
-        decode_form_component(&decoded[colon + 1..]).map_err(|_| BasicError::BadEncoding)?;
-    if id.is_empty() {
-        return Err(BasicError::EmptyId);
-    }
-    Ok((id, SecretString::new(secret)))
-}
-
-fn zeroizing(bytes: Vec<u8>) -> zeroize::Zeroizing<Vec<u8>> {
-    zeroize::Zeroizing::new(bytes)
 }
 
 /// Finds the one set of client credentials in a request.
@@ -99,19 +46,11 @@ pub fn extract(
             "more than one Authorization header",
         )),
         (Some(value), None) => {
-            let refused = |description| OAuthError::InvalidClient {
-                description,
-                challenge: true,
-            };
-            let (client_id, secret) = parse_basic(value.as_bytes()).map_err(|e| match e {
-                BasicError::NotBasic => refused("use HTTP Basic client authentication"),
-                BasicError::BadBase64 => refused("the Basic credentials are not valid base64"),
-                BasicError::NoColon => refused("the Basic credentials have no ':' separator"),
-                BasicError::BadEncoding => {
-                    refused("the Basic credentials are not valid form-urlencoded UTF-8")
-                }
-                BasicError::EmptyId => refused("the Basic credentials have an empty client id"),
-            })?;
+            let (client_id, secret) =
+                parse_basic(value.as_bytes()).map_err(|e| OAuthError::InvalidClient {
+                    description: e.description(),
+                    challenge: true,
+                })?;
             // An empty client_secret counts as omitted (RFC 6749 §3.2).
             if form.get("client_secret").is_some() {
                 return Err(OAuthError::invalid_request(
@@ -157,50 +96,11 @@ fn query_has_credentials(query: &str) -> bool {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
     use http::HeaderValue;
 
     fn basic(raw: &str) -> Vec<u8> {
         format!("Basic {}", STANDARD.encode(raw)).into_bytes()
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded_after_base64() {
-        let (id, secret) = parse_basic(&basic("my%20id:p%3Ass+word")).unwrap();
-        assert_eq!(id, "my id");
-        assert_eq!(secret.expose(), "p:ss word");
-    }
-
-    #[test]
-    fn basic_scheme_is_case_insensitive_and_padding_optional() {
-        let header = format!("bAsIc {}", STANDARD.encode("a:b").trim_end_matches('='));
-        let (id, secret) = parse_basic(header.as_bytes()).unwrap();
-        assert_eq!((id.as_str(), secret.expose()), ("a", "b"));
-    }
-
-    #[test]
-    fn malformed_basic_headers_are_named() {
-        assert_eq!(
-            parse_basic(b"Bearer abc").unwrap_err(),
-            BasicError::NotBasic
-        );
-        assert_eq!(parse_basic(b"Basic").unwrap_err(), BasicError::BadBase64);
-        assert_eq!(
-            parse_basic(b"Basic !!!").unwrap_err(),
-            BasicError::BadBase64
-        );
-        assert_eq!(
-            parse_basic(&basic("nocolon")).unwrap_err(),
-            BasicError::NoColon
-        );
-        assert_eq!(
-            parse_basic(&basic("a%zz:b")).unwrap_err(),
-            BasicError::BadEncoding
-        );
-        assert_eq!(
-            parse_basic(&basic("a:%ff")).unwrap_err(),
-            BasicError::BadEncoding
-        );
-        assert_eq!(parse_basic(&basic(":b")).unwrap_err(), BasicError::EmptyId);
     }
 
     fn headers(auth: Option<&[u8]>) -> HeaderMap {

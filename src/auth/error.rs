@@ -10,7 +10,9 @@ use std::time::Duration;
 use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-use crate::http::{json_error, Body};
+use super::tokens::StoreUnavailable;
+use crate::http::Body;
+use crate::oauth::error_response as json_error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthError {
@@ -32,6 +34,13 @@ pub enum OAuthError {
     Throttled { retry_after: Duration },
     /// 503 `temporarily_unavailable`: a dependency (random source, token store) failed.
     Unavailable(&'static str),
+}
+
+/// A store that fails is answered 503 (and never with a guess); its detail is for the log.
+impl From<StoreUnavailable> for OAuthError {
+    fn from(_: StoreUnavailable) -> Self {
+        OAuthError::Unavailable("the token store is unavailable")
+    }
 }
 
 impl OAuthError {

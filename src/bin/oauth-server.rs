@@ -1,4 +1,5 @@
-//! `oauth-server`: the authorization server command. Parses flags and calls the library.
+//! `oauth-server`: the authorization server command. Parses flags, loads files, binds, and
+//! calls [`tollgate::auth::run`].
 //!
 //! ```text
 //! oauth-server gen-certs --out DIR [--force]
@@ -7,17 +8,22 @@
 //!                      [--token-ttl SECS] [--issuer URL] [limit flags]
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate::auth::clients::{self, ClientRegistry};
+use common::{BoxError, Flags, LIMIT_FLAGS_HELP};
+use tollgate::auth::clients::ClientRegistry;
+use tollgate::auth::clients_file;
 use tollgate::auth::{AuthConfig, AuthServer};
-use tollgate::cli::Flags;
-use tollgate::http::{self, Limits};
-use tollgate::{access_log, certs};
+use tollgate::oauth::scope::parse_scope_list;
+use tollgate::{access_log, certs, http};
 
 const USAGE: &str = "usage:
   oauth-server gen-certs --out DIR [--force]
@@ -29,91 +35,81 @@ defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
 limit flags:";
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args.first().map(String::as_str) {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let first = args.first().map(|a| a.to_string_lossy().into_owned());
+    let command = match first.as_deref() {
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}\n{}", Limits::FLAGS_HELP);
+            println!("{USAGE}\n{LIMIT_FLAGS_HELP}");
             return ExitCode::SUCCESS;
         }
-        Some(first) if !first.starts_with('-') => args.remove(0),
+        Some(first) if !first.starts_with('-') => {
+            args.remove(0);
+            first.to_owned()
+        }
         _ => "serve".to_owned(),
     };
     let result = match command.as_str() {
         "gen-certs" => gen_certs(args),
         "add-client" => add_client(args),
         "serve" => serve(args),
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+        other => Err(format!("unknown command {other:?}\n{USAGE}").into()),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("oauth-server: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    common::exit_with("oauth-server", result)
 }
 
-fn gen_certs(args: Vec<String>) -> Result<(), String> {
+fn gen_certs(args: Vec<OsString>) -> Result<(), BoxError> {
     let mut flags = Flags::parse(args, &["--force"])?;
-    let out = flags.value("--out").ok_or("gen-certs needs --out DIR")?;
+    let out = flags.path("--out").ok_or("gen-certs needs --out DIR")?;
     let force = flags.switch("--force");
     flags.finish()?;
-    certs::generate(&PathBuf::from(&out), force).map_err(|e| e.to_string())?;
+    certs::generate(&out, force)?;
+    let out = out.display();
     eprintln!("wrote {out}/ca.pem, {out}/server.pem and {out}/server.key");
     Ok(())
 }
 
-fn add_client(args: Vec<String>) -> Result<(), String> {
+fn add_client(args: Vec<OsString>) -> Result<(), BoxError> {
     let mut flags = Flags::parse(args, &["--introspect"])?;
     let file = flags
-        .value("--clients")
+        .path("--clients")
         .ok_or("add-client needs --clients FILE")?;
-    let id = flags.value("--id").ok_or("add-client needs --id ID")?;
-    let scopes = clients::parse_scope_list(&flags.value("--scope").unwrap_or_default())?;
+    let id = flags.value("--id")?.ok_or("add-client needs --id ID")?;
+    let scopes = parse_scope_list(&flags.value("--scope")?.unwrap_or_default())?;
     let introspect = flags.switch("--introspect");
     flags.finish()?;
-    let secret = clients::add_client(&PathBuf::from(&file), &id, scopes, introspect)
-        .map_err(|e| e.to_string())?;
+    let secret = clients_file::add_client(&file, &id, scopes, introspect)?;
     // The only place a client secret is ever shown.
     let line = serde_json::json!({ "client_id": id, "client_secret": secret.expose() });
     println!("{line}");
     Ok(())
 }
 
-fn serve(args: Vec<String>) -> Result<(), String> {
+fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     let mut flags = Flags::parse(args, &[])?;
     let server = flags.server(SocketAddr::from(([127, 0, 0, 1], 5003)))?;
     let clients_file = flags
-        .value("--clients")
-        .unwrap_or_else(|| "clients.json".into());
+        .path("--clients")
+        .unwrap_or_else(|| PathBuf::from("clients.json"));
     let token_ttl: u64 = flags
         .parsed("--token-ttl", "a whole number of seconds")?
         .unwrap_or(3600);
     if token_ttl == 0 {
         return Err("--token-ttl must be at least 1 second".into());
     }
-    let issuer = flags.value("--issuer");
-    let mut limits = Limits::default();
-    flags.limits(&mut limits)?;
+    let issuer = flags.value("--issuer")?;
+    let limits = flags.limits()?;
     flags.finish()?;
 
-    let registry =
-        ClientRegistry::load(&PathBuf::from(&clients_file)).map_err(|e| e.to_string())?;
-    let tls = http::server_tls_config(&server.cert, &server.key).map_err(|e| e.to_string())?;
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let registry = ClientRegistry::load(&clients_file)?;
+    let tls = http::server_tls_config(&server.cert, &server.key)?;
     let listen = server.listen;
-    runtime.block_on(async move {
+    common::runtime()?.block_on(async move {
         let listener = http::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         // With port 0 the kernel picks the port: log and use the address actually bound.
         let bound = listener.local_addr().unwrap_or(listen);
-        let port = bound.port();
-        let issuer = issuer.unwrap_or_else(|| format!("https://localhost:{port}"));
+        let issuer = issuer.unwrap_or_else(|| format!("https://localhost:{}", bound.port()));
         let mut config = AuthConfig::new(issuer.clone());
         config.token_ttl = Duration::from_secs(token_ttl);
         config.max_body_bytes = limits.max_body_bytes;

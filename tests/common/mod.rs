@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_rustls::client::TlsStream;
 
-use tollgate::auth::clients::{add_client, ClientRegistry};
+use tollgate::auth::{clients::ClientRegistry, clients_file::add_client};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::form::encode_form_component;
 use tollgate::http::Limits;

@@ -22,15 +22,15 @@ use rustls::pki_types::CertificateDer;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use tollgate::auth::clients::{self, ClientRegistry};
+use tollgate::app::{self, CallerService, ResourceService};
+use tollgate::auth::{clients::ClientRegistry, clients_file as clients};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::client::{TokenClient, TokenClientConfig};
 use tollgate::discovery::{Discovered, DiscoveryError};
+use tollgate::http::Outbound;
 use tollgate::http::{self as h, Limits};
-use tollgate::outbound::Outbound;
 use tollgate::resource::{GuardConfig, TokenGuard};
 use tollgate::secret::SecretString;
-use tollgate::services::{self, CallerService, ResourceService};
 
 /// The longest any single test step may take before the test fails instead of hanging.
 pub const STEP: Duration = Duration::from_secs(20);
@@ -184,7 +184,7 @@ impl Env {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(services::run(
+        let task = tokio::spawn(app::run(
             listener,
             self.tls.clone(),
             limits(),
@@ -408,7 +408,7 @@ impl Https {
 }
 
 pub fn basic(id: &str, secret: &SecretString) -> String {
-    tollgate::resource::basic_authorization(id, secret)
+    tollgate::oauth::basic_authorization(id, secret)
         .expose()
         .to_owned()
 }

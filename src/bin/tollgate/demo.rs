@@ -6,7 +6,7 @@
 //! what happened, and the list of demo clients with commands to try next. The report goes to
 //! the writer it is given (stdout in the binary): with `add-client`'s output, the only place a
 //! secret is ever printed; logs go to stderr as everywhere else. Does not own: any service's
-//! behaviour (see [`crate::auth`], [`crate::services`]).
+//! behaviour (see `tollgate::auth` and `tollgate::app`).
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -19,16 +19,18 @@ use http::{Request, Uri};
 use http_body_util::Full;
 use tokio::sync::watch;
 
-use crate::auth::clients::{self, ClientRegistry};
-use crate::auth::{AuthConfig, AuthServer};
-use crate::certs;
-use crate::client::{TokenClient, TokenClientConfig};
-use crate::discovery::Discovered;
-use crate::http::{self as h, Limits};
-use crate::outbound::Outbound;
-use crate::resource::{GuardConfig, TokenGuard};
-use crate::secret::SecretString;
-use crate::services::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
+use tollgate::app::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
+use tollgate::auth::clients::ClientRegistry;
+use tollgate::auth::clients_file;
+use tollgate::auth::{AuthConfig, AuthServer};
+use tollgate::certs;
+use tollgate::client::{TokenClient, TokenClientConfig};
+use tollgate::discovery::Discovered;
+use tollgate::http::{self as h, Limits, Outbound};
+use tollgate::resource::{GuardConfig, TokenGuard};
+use tollgate::secret::SecretString;
+
+use crate::common::BoxError;
 
 /// Where the demo keeps its files and which ports it serves on.
 #[derive(Debug, Clone)]
@@ -61,9 +63,9 @@ const DEMO_CLIENTS: [(&str, &[&str], bool); 3] = [
     ("demo", &["read", "write"], false),
 ];
 
-/// What the chain call showed, for the report and for tests.
+/// What the chain call showed, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainReport {
+struct ChainReport {
     pub status: u16,
     pub body: String,
     pub tokens_issued: u64,
@@ -71,13 +73,12 @@ pub struct ChainReport {
 }
 
 /// Sets up, starts every service, makes one call through the chain, reports to `out`, and
-/// serves until `shutdown` resolves. `ready` is told the chain report once it is written.
+/// serves until `shutdown` resolves.
 pub async fn run(
     config: DemoConfig,
     out: &mut (dyn Write + Send),
-    ready: Option<tokio::sync::oneshot::Sender<ChainReport>>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), BoxError> {
     let ca_path = config.certs_dir.join(certs::CA_FILE);
     if certs::exist(&config.certs_dir) {
         say(
@@ -85,7 +86,7 @@ pub async fn run(
             format_args!("Using the certificates in {}/", config.certs_dir.display()),
         );
     } else {
-        certs::generate(&config.certs_dir, false).map_err(|e| e.to_string())?;
+        certs::generate(&config.certs_dir, false)?;
         say(
             out,
             format_args!(
@@ -98,8 +99,7 @@ pub async fn run(
     let mut secrets: Vec<(&str, SecretString)> = Vec::new();
     for (id, scopes, introspect) in DEMO_CLIENTS {
         let scopes = scopes.iter().map(|s| s.to_string()).collect();
-        let secret = clients::add_client(&config.clients_file, id, scopes, introspect)
-            .map_err(|e| e.to_string())?;
+        let secret = clients_file::add_client(&config.clients_file, id, scopes, introspect)?;
         secrets.push((id, secret));
     }
     let secret_of = |id: &str| {
@@ -109,13 +109,12 @@ pub async fn run(
             .map(|(_, s)| s.clone())
             .ok_or_else(|| format!("no demo client {id}"))
     };
-    let registry = ClientRegistry::load(&config.clients_file).map_err(|e| e.to_string())?;
+    let registry = ClientRegistry::load(&config.clients_file)?;
     let tls = h::server_tls_config(
         &config.certs_dir.join(certs::CERT_FILE),
         &config.certs_dir.join(certs::KEY_FILE),
-    )
-    .map_err(|e| e.to_string())?;
-    let outbound = Outbound::new(&ca_path).map_err(|e| e.to_string())?;
+    )?;
+    let outbound = Outbound::new(&ca_path)?;
 
     let bind = |port: u16| async move {
         let addr = SocketAddr::new(config.host, port);
@@ -145,7 +144,7 @@ pub async fn run(
     };
 
     let auth = Arc::new(AuthServer::new(registry, AuthConfig::new(issuer.clone())));
-    let auth_task = tokio::spawn(crate::auth::run(
+    let auth_task = tokio::spawn(tollgate::auth::run(
         auth_listener,
         tls.clone(),
         Limits::default(),
@@ -160,7 +159,7 @@ pub async fn run(
         outbound.clone(),
     );
     let resource = Arc::new(ResourceService::new(guard, "read"));
-    let resource_task = tokio::spawn(services::run(
+    let resource_task = tokio::spawn(app::run(
         resource_listener,
         tls.clone(),
         Limits::default(),
@@ -182,7 +181,7 @@ pub async fn run(
         outbound.clone(),
     );
     let caller = Arc::new(CallerService::new(token_client, resource_uri));
-    let caller_task = tokio::spawn(services::run(
+    let caller_task = tokio::spawn(app::run(
         caller_listener,
         tls,
         Limits::default(),
@@ -279,9 +278,6 @@ pub async fn run(
     );
     say(out, format_args!("\nServing until Ctrl-C."));
     let _ = out.flush();
-    if let Some(ready) = ready {
-        let _ = ready.send(report);
-    }
 
     shutdown.await;
     let _ = stop_tx.send(true);
@@ -291,8 +287,8 @@ pub async fn run(
     for done in [resource_done, caller_done] {
         match done {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(e) => return Err(format!("a service task failed: {e}")),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(format!("a service task failed: {e}").into()),
         }
     }
     Ok(())

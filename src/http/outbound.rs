@@ -6,9 +6,9 @@
 //! request including its one retry), the retry of a request that met a pooled connection the
 //! peer had already closed (as after the peer restarted), and reading a bounded response body.
 //! Errors say whether the peer could not be reached in time or answered something unusable;
-//! an HTTP answer of any status is not an error here. Does not own: what requests mean (see
-//! [`crate::discovery`], [`crate::resource`], [`crate::client`]), nor logging: error texts name
-//! the target URL without its query, never a header or body, so they hold no token or secret.
+//! an HTTP answer of any status is not an error here. Does not own: what requests mean (the
+//! layers above), nor logging: error texts name the target URL without its query, never a
+//! header or body, so they hold no token or secret; [`Answer`]'s `Debug` shows no body.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -18,17 +18,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Body as _;
+use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio::time::Instant;
 
-use crate::http::crypto_provider;
+use super::body::{describe, read_limited, BodyError};
+use super::tls::{client_tls_config, load_certificates, TlsSetupError};
 
 /// Time allowed to open a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -59,43 +58,24 @@ impl fmt::Debug for Outbound {
 }
 
 /// A complete HTTP answer, whatever its status.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
 
-/// The CA file could not be used.
-#[derive(Debug)]
-pub enum OutboundSetupError {
-    Read { path: String, detail: String },
-    NoCertificate { path: String },
-    BadCertificate { path: String, detail: String },
-    Tls(rustls::Error),
-}
-
-impl fmt::Display for OutboundSetupError {
+/// The body may hold a token or a secret (a token response): `Debug` shows its length and the
+/// header names only.
+impl fmt::Debug for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OutboundSetupError::Read { path, detail } => {
-                write!(f, "cannot read the CA file {path}: {detail}")
-            }
-            OutboundSetupError::NoCertificate { path } => {
-                write!(f, "the CA file {path} holds no PEM certificate")
-            }
-            OutboundSetupError::BadCertificate { path, detail } => {
-                write!(
-                    f,
-                    "the CA file {path} holds an unusable certificate: {detail}"
-                )
-            }
-            OutboundSetupError::Tls(e) => write!(f, "TLS client configuration refused: {e}"),
-        }
+        f.debug_struct("Answer")
+            .field("status", &self.status)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_bytes", &self.body.len())
+            .finish()
     }
 }
-
-impl StdError for OutboundSetupError {}
 
 /// Why a request got no usable answer.
 #[derive(Debug)]
@@ -145,43 +125,17 @@ impl StdError for OutboundError {}
 
 impl Outbound {
     /// A client trusting only the certificate(s) in the PEM file `ca_path`.
-    pub fn new(ca_path: &Path) -> Result<Outbound, OutboundSetupError> {
-        let path = ca_path.display().to_string();
-        let read_err = |e: rustls::pki_types::pem::Error| OutboundSetupError::Read {
-            path: path.clone(),
-            detail: e.to_string(),
-        };
-        let certs = CertificateDer::pem_file_iter(ca_path)
-            .map_err(read_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(read_err)?;
-        Outbound::with_ca_certificates(&path, certs)
+    pub fn new(ca_path: &Path) -> Result<Outbound, TlsSetupError> {
+        let certs = load_certificates(ca_path)?;
+        Outbound::with_ca_certificates(&ca_path.display().to_string(), certs)
     }
 
     /// A client trusting only `certs`; `origin` names where they came from in errors.
     pub fn with_ca_certificates(
         origin: &str,
         certs: Vec<CertificateDer<'static>>,
-    ) -> Result<Outbound, OutboundSetupError> {
-        if certs.is_empty() {
-            return Err(OutboundSetupError::NoCertificate {
-                path: origin.to_owned(),
-            });
-        }
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| OutboundSetupError::BadCertificate {
-                    path: origin.to_owned(),
-                    detail: e.to_string(),
-                })?;
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(OutboundSetupError::Tls)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    ) -> Result<Outbound, TlsSetupError> {
+        let tls = client_tls_config(origin, certs)?;
 
         let mut http = HttpConnector::new();
         // The TLS layer above needs the connector to accept `https` URLs.
@@ -281,25 +235,19 @@ impl Outbound {
             }
         })?;
         let (parts, body) = response.into_parts();
-        if body.size_hint().lower() > self.max_response_bytes as u64 {
-            return Err(Attempt::Failed(OutboundError::TooLarge {
-                target: target.to_owned(),
-            }));
-        }
-        let body = match Limited::new(body, self.max_response_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                return Err(Attempt::Failed(OutboundError::TooLarge {
-                    target: target.to_owned(),
-                }))
-            }
-            Err(e) => {
-                return Err(Attempt::Failed(OutboundError::Unreachable {
-                    target: target.to_owned(),
-                    detail: format!("the answer broke off: {}", describe(e.as_ref())),
-                }))
-            }
-        };
+        let body = read_limited(body, self.max_response_bytes)
+            .await
+            .map_err(|e| {
+                Attempt::Failed(match e {
+                    BodyError::TooLarge => OutboundError::TooLarge {
+                        target: target.to_owned(),
+                    },
+                    BodyError::Unreadable(detail) => OutboundError::Unreachable {
+                        target: target.to_owned(),
+                        detail: format!("the answer broke off: {detail}"),
+                    },
+                })
+            })?;
         Ok(Answer {
             status: parts.status,
             headers: parts.headers,
@@ -343,21 +291,6 @@ fn is_closed_connection(error: &(dyn StdError + 'static)) -> bool {
         current = e.source();
     }
     false
-}
-
-/// The error and its causes on one line: hyper-util's outer error alone says little.
-fn describe(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        let cause = e.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        current = e.source();
-    }
-    text
 }
 
 /// The URL to name in errors: scheme, authority and path, never the query.

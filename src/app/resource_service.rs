@@ -1,0 +1,81 @@
+//! `client1`'s handler: a protected resource behind a [`TokenGuard`].
+//!
+//! | route               | answer                                                          |
+//! |---------------------|-----------------------------------------------------------------|
+//! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error |
+//! | `GET /healthz`      | 200 liveness, with whether the authorization server is known yet |
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use super::{health, label, RESOURCE_PATH};
+use crate::http::{json_response, Body, Handler, Peer, Refusal};
+use crate::oauth::{self, HEALTH_PATH};
+use crate::resource::TokenGuard;
+
+/// The protected resource of the demo (`client1`).
+#[derive(Debug)]
+pub struct ResourceService {
+    guard: TokenGuard,
+    required_scope: String,
+}
+
+impl ResourceService {
+    pub fn new(guard: TokenGuard, required_scope: impl Into<String>) -> Self {
+        ResourceService {
+            guard,
+            required_scope: required_scope.into(),
+        }
+    }
+
+    pub fn guard(&self) -> &TokenGuard {
+        &self.guard
+    }
+
+    async fn resource(&self, req: &Request<Incoming>) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Resource<'a> {
+            client_id: &'a str,
+            scope: String,
+            exp: Option<u64>,
+            message: &'static str,
+        }
+        match self
+            .guard
+            .authorize(req.headers(), &self.required_scope)
+            .await
+        {
+            Ok(caller) => {
+                let mut response = json_response(
+                    StatusCode::OK,
+                    &Resource {
+                        client_id: &caller.client_id,
+                        scope: caller.scope(),
+                        exp: caller.exp,
+                        message: "hello from the protected resource",
+                    },
+                );
+                label(&mut response, &caller.client_id);
+                response
+            }
+            Err(refusal) => refusal,
+        }
+    }
+}
+
+impl Handler for ResourceService {
+    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+        let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
+        match req.uri().path() {
+            RESOURCE_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),
+            RESOURCE_PATH => self.resource(&req).await,
+            HEALTH_PATH => health(self.guard.discovered()),
+            _ => oauth::not_found(),
+        }
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Response<Body> {
+        oauth::refusal_response(refusal)
+    }
+}

@@ -1,0 +1,257 @@
+//! The OAuth 2.0 authorization server: client-credentials tokens and what goes with them.
+//!
+//! | route                                         | file             | RFC                       |
+//! |-----------------------------------------------|------------------|---------------------------|
+//! | `POST /oauth/token`                           | `token.rs`       | RFC 6749 §4.4, §5, §2.3.1 |
+//! | `POST /oauth/introspect`                      | `introspect.rs`  | RFC 7662                  |
+//! | `POST /oauth/revoke`                          | `revoke.rs`      | RFC 7009                  |
+//! | `GET /.well-known/oauth-authorization-server` | `metadata.rs`    | RFC 8414                  |
+//! | `GET /healthz`                                | here             | liveness                  |
+//!
+//! Owns: routing (here), one file per endpoint, client authentication with brute-force
+//! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
+//! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
+//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store),
+//! [`throttle`] (lockouts), [`error`] (the error enum and its responses). Does not own:
+//! sockets, TLS or limits (see [`crate::http`]), nor the wire shapes it shares with the other
+//! roles (see [`crate::oauth`]).
+
+mod authenticate;
+pub mod clients;
+pub mod clients_file;
+pub mod credentials;
+pub mod error;
+mod introspect;
+mod metadata;
+mod revoke;
+pub mod throttle;
+mod token;
+pub mod tokens;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use crate::access_log::LogLabel;
+use crate::form::Form;
+use crate::http::{self as h, Body, Handler, Peer, Refusal};
+use crate::oauth::{self, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
+use clients::ClientRegistry;
+use error::OAuthError;
+use throttle::{Policy, Throttle};
+use tokens::{Grant, MemoryTokenStore, TokenStore};
+
+/// Settings of the authorization server.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The issuer identifier (RFC 8414 §2), used byte for byte in metadata and introspection.
+    pub issuer: String,
+    /// Lifetime of issued access tokens.
+    pub token_ttl: Duration,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// How often expired tokens are swept from the in-memory store.
+    pub sweep_interval: Duration,
+    pub client_throttle: Policy,
+    pub address_throttle: Policy,
+}
+
+impl AuthConfig {
+    pub fn new(issuer: impl Into<String>) -> Self {
+        AuthConfig {
+            issuer: issuer.into(),
+            token_ttl: Duration::from_secs(3600),
+            max_body_bytes: 16 * 1024,
+            sweep_interval: Duration::from_secs(5),
+            client_throttle: Policy::per_client(),
+            address_throttle: Policy::per_address(),
+        }
+    }
+}
+
+/// The authorization server: one value shared by every connection.
+pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
+    config: AuthConfig,
+    registry: ClientRegistry,
+    store: Arc<S>,
+    /// Failed authentications per client id.
+    client_throttle: Throttle,
+    /// Failed authentications per remote address.
+    address_throttle: Throttle,
+    /// The metadata document, rendered once: it never changes while the server runs.
+    metadata: Bytes,
+    /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
+    grants: RwLock<HashMap<token::GrantKey, Arc<Grant>>>,
+    /// Client ids as shared strings, made once.
+    client_ids: HashMap<String, Arc<str>>,
+    /// Tokens issued since start, for operators and for tests that count token requests.
+    tokens_issued: AtomicU64,
+}
+
+impl<S: TokenStore> std::fmt::Debug for AuthServer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("issuer", &self.config.issuer)
+            .field("clients", &self.registry.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthServer<MemoryTokenStore> {
+    /// An authorization server with the in-memory token store.
+    pub fn new(registry: ClientRegistry, config: AuthConfig) -> Self {
+        Self::with_store(registry, config, Arc::new(MemoryTokenStore::new()))
+    }
+
+    /// Sweeps expired tokens every `sweep_interval` until the returned task is aborted or the
+    /// server is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let server = Arc::downgrade(self);
+        let interval = self.config.sweep_interval;
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(server) = server.upgrade() else {
+                    return;
+                };
+                server.store.sweep(oauth::unix_now()).await;
+            }
+        })
+    }
+}
+
+impl<S: TokenStore> AuthServer<S> {
+    pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
+        let metadata = metadata::render(&config.issuer, &registry);
+        let client_ids = registry
+            .all_ids()
+            .map(|id| (id.to_owned(), Arc::from(id)))
+            .collect();
+        AuthServer {
+            client_throttle: Throttle::new(config.client_throttle.clone()),
+            address_throttle: Throttle::new(config.address_throttle.clone()),
+            config,
+            registry,
+            store,
+            metadata,
+            grants: RwLock::new(HashMap::new()),
+            client_ids,
+            tokens_issued: AtomicU64::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// Keys the brute-force limiters remember (per client id, per address): bounded by their
+    /// policies' capacities however many ids an attacker invents.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        (self.client_throttle.len(), self.address_throttle.len())
+    }
+
+    /// Access tokens issued since the server started.
+    pub fn tokens_issued(&self) -> u64 {
+        self.tokens_issued.load(Ordering::Relaxed)
+    }
+
+    /// Answers one request whose body has already been read. This is the whole server minus
+    /// the network: benches and tests call it directly.
+    pub async fn respond(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Response<Body> {
+        let path = parts.uri.path();
+        let is_post = parts.method == Method::POST;
+        let result = match path {
+            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH if !is_post => {
+                return oauth::method_not_allowed("POST")
+            }
+            TOKEN_PATH => self.token(parts, body, peer).await,
+            INTROSPECT_PATH => self.introspect(parts, body, peer).await,
+            REVOKE_PATH => self.revoke(parts, body, peer).await,
+            METADATA_PATH | HEALTH_PATH
+                if parts.method != Method::GET && parts.method != Method::HEAD =>
+            {
+                return oauth::method_not_allowed("GET, HEAD")
+            }
+            METADATA_PATH => return self.metadata_response(),
+            HEALTH_PATH => return h::json_response(StatusCode::OK, &Health { status: "ok" }),
+            _ => return oauth::not_found(),
+        };
+        result.unwrap_or_else(|e| e.to_response())
+    }
+}
+
+impl<S: TokenStore> Handler for AuthServer<S> {
+    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = if parts.method == Method::POST {
+            match h::read_body(body, self.config.max_body_bytes).await {
+                Ok(body) => body,
+                Err(e) => return oauth::body_error_response(e),
+            }
+        } else {
+            Bytes::new()
+        };
+        self.respond(&parts, &body, peer.addr.ip()).await
+    }
+
+    fn refuse(&self, refusal: Refusal) -> Response<Body> {
+        oauth::refusal_response(refusal)
+    }
+}
+
+/// Parses a POST body as a form, after checking its media type.
+fn parse_form(parts: &Parts, body: &[u8]) -> Result<Form, OAuthError> {
+    if !h::is_form_urlencoded(&parts.headers) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
+/// The `token` parameter of introspection and revocation.
+fn token_parameter(form: &Form) -> Result<&str, OAuthError> {
+    form.get("token")
+        .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))
+}
+
+/// Marks a response with the client id for its access-log line.
+fn label(response: &mut Response<Body>, client_id: &str) {
+    response
+        .extensions_mut()
+        .insert(LogLabel(format!("client_id={client_id}")));
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// Serves the authorization server on `listener` until `shutdown` resolves, sweeping expired
+/// tokens in the background meanwhile.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: h::Limits,
+    server: Arc<AuthServer>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let sweeper = server.spawn_sweeper();
+    h::serve(listener, tls, limits, server, shutdown).await;
+    sweeper.abort();
+}

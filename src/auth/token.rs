@@ -1,0 +1,143 @@
+//! `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4, §5).
+//!
+//! Owns: the grant's parameters (`grant_type`, `scope`), the scope granted, the token and its
+//! record in the store, and the §5.1 answer. Does not own: authenticating the client (see
+//! `authenticate`).
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::{Response, StatusCode};
+use serde::Serialize;
+
+use super::clients::Client;
+use super::error::OAuthError;
+use super::tokens::{Grant, TokenRecord, TokenStore};
+use super::{label, parse_form, AuthServer};
+use crate::http::{json_response, Body};
+use crate::oauth::scope::is_valid_scope_token;
+use crate::oauth::unix_now;
+use crate::secret::{self, sha256};
+
+/// A client id and a granted scope string.
+pub(super) type GrantKey = (Arc<str>, Box<str>);
+
+/// Most distinct grants interned; beyond it a grant is allocated per token.
+const MAX_INTERNED_GRANTS: usize = 4096;
+
+#[derive(Serialize)]
+struct TokenResponse<'a> {
+    access_token: &'a str,
+    token_type: &'static str,
+    expires_in: u64,
+    scope: &'a str,
+}
+
+impl<S: TokenStore> AuthServer<S> {
+    pub(super) async fn token(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        peer: IpAddr,
+    ) -> Result<Response<Body>, OAuthError> {
+        let form = parse_form(parts, body)?;
+        match form.get("grant_type") {
+            None => {
+                return Err(OAuthError::invalid_request(
+                    "the grant_type parameter is required",
+                ))
+            }
+            Some("client_credentials") => {}
+            Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        }
+        let client = self.authenticate(parts, &form, peer)?;
+        let scope = granted_scope(client, form.get("scope"))?;
+        let grant = self.grant(client, scope);
+
+        let token = secret::random_secret()
+            .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
+        let iat = unix_now();
+        let ttl = self.config.token_ttl.as_secs();
+        let record = TokenRecord {
+            grant: grant.clone(),
+            iat,
+            exp: iat.saturating_add(ttl),
+        };
+        self.store
+            .insert(sha256(token.expose().as_bytes()), record)
+            .await
+            .map_err(OAuthError::from)?;
+        self.tokens_issued.fetch_add(1, Ordering::Relaxed);
+        let mut response = json_response(
+            StatusCode::OK,
+            &TokenResponse {
+                access_token: token.expose(),
+                token_type: "Bearer",
+                expires_in: ttl,
+                scope: &grant.scope,
+            },
+        );
+        label(&mut response, &client.id);
+        Ok(response)
+    }
+
+    /// The shared grant for a client and scope string.
+    fn grant(&self, client: &Client, scope: String) -> Arc<Grant> {
+        let client_id = self
+            .client_ids
+            .get(&client.id)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(client.id.as_str()));
+        let key = (client_id, scope.into_boxed_str());
+        if let Ok(grants) = self.grants.read() {
+            if let Some(grant) = grants.get(&key) {
+                return grant.clone();
+            }
+        }
+        let grant = Arc::new(Grant {
+            client_id: key.0.clone(),
+            scope: key.1.clone(),
+        });
+        if let Ok(mut grants) = self.grants.write() {
+            if grants.len() < MAX_INTERNED_GRANTS {
+                return grants.entry(key).or_insert(grant).clone();
+            }
+        }
+        grant
+    }
+}
+
+/// The scope to grant: the requested scopes (each of which the client must have), or all of
+/// the client's scopes when none is requested. Listed in the client's registered order, so the
+/// same set always reads the same.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(client.scopes.join(" "));
+    };
+    let mut wanted: Vec<&str> = Vec::new();
+    for token in requested.split(' ').filter(|t| !t.is_empty()) {
+        if !is_valid_scope_token(token) {
+            return Err(OAuthError::InvalidScope(
+                "the scope parameter is malformed (RFC 6749 §3.3)".into(),
+            ));
+        }
+        if !client.scopes.iter().any(|s| s == token) {
+            return Err(OAuthError::InvalidScope(
+                "a requested scope is not granted to this client".into(),
+            ));
+        }
+        wanted.push(token);
+    }
+    if wanted.is_empty() {
+        return Ok(client.scopes.join(" "));
+    }
+    Ok(client
+        .scopes
+        .iter()
+        .filter(|s| wanted.contains(&s.as_str()))
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" "))
+}

@@ -1,0 +1,263 @@
+//! What the binaries share: their `main` (help, errors, exit status), the runtime, the flags
+//! of the services that call the authorization server, and loading a client secret.
+//!
+//! Included by each binary with `#[path]`; not part of the library, which never prints or
+//! exits. Owns: everything about start-up that is not a service's behaviour.
+
+// Each binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
+
+pub mod flags;
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tollgate::access_log;
+use tollgate::app;
+use tollgate::discovery::Discovered;
+use tollgate::http::{self, Handler, Limits, Outbound};
+use tollgate::secret::SecretString;
+
+pub use flags::{Flags, UsageError, LIMIT_FLAGS_HELP};
+
+/// The error of a binary's edge: whatever went wrong, printed once as `PROGRAM: message`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The environment variable a service's client secret may come from.
+pub const SECRET_ENV: &str = "OAUTH_CLIENT_SECRET";
+
+/// The `main` of a binary: `-h`/`--help` prints `usage`; otherwise `run` gets the arguments
+/// (as `OsString`s: never a panic on one that is not UTF-8), and its error is printed as
+/// `PROGRAM: message` (after any buffered log lines) with a failing exit status.
+pub fn main(
+    program: &str,
+    usage: &str,
+    run: impl FnOnce(Vec<OsString>) -> Result<(), BoxError>,
+) -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if matches!(args.first().and_then(|a| a.to_str()), Some("-h" | "--help")) {
+        println!("{usage}");
+        return ExitCode::SUCCESS;
+    }
+    exit_with(program, run(args))
+}
+
+/// Prints an error, if any, and turns the result into an exit status.
+pub fn exit_with(program: &str, result: Result<(), BoxError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            access_log::flush();
+            eprintln!("{program}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The multi-threaded runtime every service runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, BoxError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}").into())
+}
+
+/// Runs a service that calls the authorization server (`client1`, `client2`) until SIGTERM
+/// or Ctrl-C: TLS, the outgoing client, the listener, discovery, then [`app::run`]. `make`
+/// builds the handler from the discovery holder and the outgoing client, and says what to add
+/// to the start-up log line.
+pub fn run_service<H: Handler>(
+    program: &str,
+    service: ServiceFlags,
+    make: impl FnOnce(Arc<Discovered>, Outbound, ServiceIdentity) -> (Arc<H>, String),
+) -> Result<(), BoxError> {
+    let tls = http::server_tls_config(&service.cert, &service.key)?;
+    let outbound = Outbound::new(&service.ca)?;
+    let ServiceFlags {
+        listen,
+        auth_server,
+        client_id,
+        client_secret,
+        limits,
+        ..
+    } = service;
+    runtime()?.block_on(async move {
+        let listener = http::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        // With port 0 the kernel picks the port: log the address actually bound.
+        let bound = listener.local_addr().unwrap_or(listen);
+        let discovered = Arc::new(Discovered::new(auth_server.clone(), outbound.clone()));
+        let identity = ServiceIdentity {
+            client_id,
+            client_secret,
+        };
+        let (handler, detail) = make(discovered.clone(), outbound, identity);
+        access_log::event(format_args!(
+            "{program} listening on {bound} (authorization server {auth_server}{detail})"
+        ));
+        let result = app::run(
+            listener,
+            tls,
+            limits,
+            handler,
+            discovered,
+            http::shutdown_signal(),
+        )
+        .await;
+        access_log::event(format_args!("{program} stopped"));
+        access_log::flush();
+        Ok(result?)
+    })
+}
+
+/// Who a service is at the authorization server.
+#[derive(Debug)]
+pub struct ServiceIdentity {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// The flags `client1` and `client2` share.
+#[derive(Debug)]
+pub struct ServiceFlags {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The authorization server's issuer URL.
+    pub auth_server: String,
+    pub ca: PathBuf,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub limits: Limits,
+}
+
+impl ServiceFlags {
+    /// The shared flags, taken from `flags`; the secret comes from `secret_env` (the value of
+    /// [`SECRET_ENV`]) or `--client-secret-file`.
+    pub fn take(
+        flags: &mut Flags,
+        default_listen: SocketAddr,
+        secret_env: Option<OsString>,
+    ) -> Result<ServiceFlags, UsageError> {
+        let server = flags.server(default_listen)?;
+        let auth_server = flags
+            .value("--auth-server")?
+            .ok_or("--auth-server URL (the authorization server's issuer) is required")?;
+        let ca = flags
+            .path("--ca")
+            .ok_or("--ca FILE (the CA certificate to trust) is required")?;
+        let client_id = flags
+            .value("--client-id")?
+            .ok_or("--client-id ID is required")?;
+        let secret_file = flags.path("--client-secret-file");
+        let client_secret = load_client_secret(secret_file.as_deref(), secret_env)?;
+        let limits = flags.limits()?;
+        Ok(ServiceFlags {
+            listen: server.listen,
+            cert: server.cert,
+            key: server.key,
+            auth_server,
+            ca,
+            client_id,
+            client_secret,
+            limits,
+        })
+    }
+}
+
+/// The client secret from the environment variable's value or from a file (one trailing
+/// newline stripped), never both, never empty.
+pub fn load_client_secret(
+    file: Option<&Path>,
+    env_value: Option<OsString>,
+) -> Result<SecretString, UsageError> {
+    let env_value = env_value
+        .map(|value| {
+            value
+                .into_string()
+                .map(SecretString::new)
+                .map_err(|_| format!("{SECRET_ENV} is not UTF-8"))
+        })
+        .transpose()?;
+    let secret = match (file, env_value) {
+        (Some(file), Some(_)) => {
+            return Err(format!(
+                "both {SECRET_ENV} and --client-secret-file {} are given; use one of them",
+                file.display()
+            )
+            .into())
+        }
+        (None, None) => {
+            return Err(format!(
+                "a client secret is needed: set {SECRET_ENV} or pass --client-secret-file FILE"
+            )
+            .into())
+        }
+        (None, Some(value)) => value,
+        (Some(file), None) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read --client-secret-file {}: {e}", file.display()))?;
+            let text = SecretString::new(text);
+            let value = text.expose();
+            let value = value
+                .strip_suffix("\r\n")
+                .or_else(|| value.strip_suffix('\n'))
+                .unwrap_or(value);
+            SecretString::new(value.to_owned())
+        }
+    };
+    if secret.expose().is_empty() {
+        return Err(match file {
+            Some(file) => format!("--client-secret-file {} is empty", file.display()),
+            None => format!("{SECRET_ENV} is empty"),
+        }
+        .into());
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, contents: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("tollgate-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_secret_file_loses_one_trailing_newline() {
+        let path = temp_file("one", "s3cret\n\n");
+        assert_eq!(
+            load_client_secret(Some(&path), None).unwrap().expose(),
+            "s3cret\n"
+        );
+        let path = temp_file("two", "s3cret");
+        assert_eq!(
+            load_client_secret(Some(&path), None).unwrap().expose(),
+            "s3cret"
+        );
+    }
+
+    #[test]
+    fn empty_missing_or_doubled_secrets_are_refused() {
+        let path = temp_file("empty", "\n");
+        assert!(load_client_secret(Some(&path), None)
+            .unwrap_err()
+            .0
+            .contains("empty"));
+        let both = load_client_secret(Some(&path), Some("x".into()))
+            .unwrap_err()
+            .0;
+        assert!(both.contains(SECRET_ENV) && both.contains("--client-secret-file"));
+        assert!(load_client_secret(None, None).is_err());
+        assert!(load_client_secret(None, Some(OsString::new())).is_err());
+    }
+}

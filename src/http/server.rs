@@ -1,0 +1,130 @@
+//! Binding, the accept loop and graceful shutdown.
+//!
+//! Owns: the connection cap (a semaphore permit taken *before* accept, so at the cap new
+//! connections wait in the kernel's backlog instead of costing memory here, and held through
+//! the TLS handshake so half-open connections count), the bounded handshake, accept errors
+//! retried with a backoff (EMFILE and the like are never fatal), and the drain on shutdown:
+//! stop accepting, let requests in flight finish for [`Limits::shutdown_grace`], cut the rest.
+//! Does not own: what happens on a connection once its handshake is done (`conn`).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::conn::serve_connection;
+use super::{Handler, Limits, Peer};
+use crate::access_log;
+
+/// Binds a listening socket. Rust's listener sets `SO_REUSEADDR`, so a restarted server can
+/// bind the same port at once even while old connections sit in TIME_WAIT.
+pub async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves `handler` on `listener` over TLS until `shutdown` resolves, then stops accepting,
+/// lets in-flight requests finish for at most [`Limits::shutdown_grace`], cuts the rest, and
+/// returns.
+pub async fn serve<H: Handler>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: Limits,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let limits = Arc::new(limits);
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut accept_backoff = Duration::from_millis(5);
+    tokio::pin!(shutdown);
+
+    loop {
+        // Reap finished connection tasks so the set holds only live ones.
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // the semaphore is never closed; stop rather than spin
+            },
+        };
+        let (tcp, addr) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    accept_backoff = Duration::from_millis(5);
+                    accepted
+                }
+                Err(e) => {
+                    access_log::event(format_args!("accept failed: {e}; retrying in {accept_backoff:?}"));
+                    tokio::time::sleep(accept_backoff).await;
+                    accept_backoff = (accept_backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let limits = limits.clone();
+        let handler = handler.clone();
+        let stop_rx = stop_rx.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    // A failed or slow handshake is the peer's problem; nothing to answer.
+                    Ok(Err(_)) | Err(_) => return,
+                };
+            let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            serve_connection(tls, is_h2, Peer { addr }, limits, handler, stop_rx).await;
+        });
+    }
+
+    // Stop accepting at once, so that a restarted server can bind the port.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        access_log::event(format_args!(
+            "shutdown: {} connection(s) still busy after {:?}; closing them",
+            connections.len(),
+            limits.shutdown_grace
+        ));
+        connections.shutdown().await;
+    }
+    access_log::flush();
+}

@@ -1,0 +1,125 @@
+//! TLS configuration for both directions, with ring as the one crypto provider.
+//!
+//! Owns: reading PEM certificates and private keys (one loader, one error type), the server
+//! configuration (TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`) and the client configuration
+//! (TLS 1.3 and 1.2, trusting exactly the CA certificates it is given, never the system's or a
+//! "danger" verifier). Does not own: sockets or handshakes (`server`, [`super::outbound`]).
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Why a TLS configuration could not be made, naming the file concerned.
+#[derive(Debug)]
+pub enum TlsSetupError {
+    /// The file could not be read or holds no valid PEM of the wanted kind.
+    Read { path: String, source: pem::Error },
+    /// The file holds no certificate.
+    NoCertificate { path: String },
+    /// A CA certificate that cannot be a trust anchor.
+    BadCertificate { path: String, detail: String },
+    /// rustls refused the configuration (a key that does not match its certificate, say).
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TlsSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsSetupError::Read { path, source } => write!(f, "cannot read {path}: {source}"),
+            TlsSetupError::NoCertificate { path } => write!(f, "{path} holds no PEM certificate"),
+            TlsSetupError::BadCertificate { path, detail } => {
+                write!(f, "{path} holds an unusable CA certificate: {detail}")
+            }
+            TlsSetupError::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsSetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsSetupError::Read { source, .. } => Some(source),
+            TlsSetupError::Rustls(e) => Some(e),
+            TlsSetupError::NoCertificate { .. } | TlsSetupError::BadCertificate { .. } => None,
+        }
+    }
+}
+
+/// The crypto provider of every TLS configuration in tollgate: ring, chosen explicitly so that
+/// no second provider can be compiled in or picked by default.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file, at least one.
+pub fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let shown = || path.display().to_string();
+    let read_err = |source| TlsSetupError::Read {
+        path: shown(),
+        source,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(read_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(read_err)?;
+    if certs.is_empty() {
+        return Err(TlsSetupError::NoCertificate { path: shown() });
+    }
+    Ok(certs)
+}
+
+/// The first private key in a PEM file (PKCS#8, PKCS#1 or SEC1).
+pub fn load_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsSetupError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// A server configuration from a PEM certificate chain and private key, offering TLS 1.3 and
+/// 1.2 and ALPN `h2`, `http/1.1`.
+pub fn server_tls_config(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    let certs = load_certificates(cert_path)?;
+    let key = load_private_key(key_path)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(TlsSetupError::Rustls)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(TlsSetupError::Rustls)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client configuration trusting only `ca_certs`; `origin` names where they came from in
+/// errors. ALPN is left to the connector, which offers what it can speak.
+pub fn client_tls_config(
+    origin: &str,
+    ca_certs: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, TlsSetupError> {
+    if ca_certs.is_empty() {
+        return Err(TlsSetupError::NoCertificate {
+            path: origin.to_owned(),
+        });
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in ca_certs {
+        roots.add(cert).map_err(|e| TlsSetupError::BadCertificate {
+            path: origin.to_owned(),
+            detail: e.to_string(),
+        })?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(TlsSetupError::Rustls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}

@@ -1,0 +1,119 @@
+//! Asking the authorization server about a token (RFC 7662) and reading its answer.
+//!
+//! Owns: the introspection request (authenticated with the resource server's own client
+//! credentials, client_secret_basic) and the strict reading of the answer: only a 200 with a
+//! well-formed RFC 7662 body is a verdict; an `active` token of another issuer, or without a
+//! `client_id`, is treated as inactive. Does not own: caching or sharing answers (the guard).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Request, StatusCode};
+use http_body_util::Full;
+use serde::Deserialize;
+
+use super::{Caller, TokenGuard, Verdict};
+use crate::access_log;
+use crate::form::encode_form_component;
+use crate::oauth::scope::scope_tokens;
+use crate::secret::SecretString;
+
+impl TokenGuard {
+    /// Asks the authorization server about `token` (RFC 7662).
+    pub(super) async fn introspect(&self, token: &SecretString) -> Verdict {
+        // Not discovered yet (the server was down at start): try now rather than wait for the
+        // background retry, so the first request after the server is back is served.
+        let metadata = match self.inner.discovered.get_or_fetch().await {
+            Ok(metadata) => metadata,
+            Err(e) => {
+                access_log::event(format_args!("introspection impossible: {e}"));
+                return Verdict::Unavailable;
+            }
+        };
+        let Some(endpoint) = metadata.introspection_endpoint.clone() else {
+            access_log::event(format_args!(
+                "introspection: the authorization server advertises no introspection endpoint"
+            ));
+            return Verdict::Unavailable;
+        };
+        let body = format!("token={}", encode_form_component(token.expose()));
+        let body = SecretString::new(body);
+        let mut request = Request::new(Full::new(Bytes::copy_from_slice(body.expose().as_bytes())));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = endpoint;
+        let headers = request.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        match HeaderValue::from_str(self.inner.basic.expose()) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            Err(_) => return Verdict::Unavailable,
+        }
+        self.inner.introspections.fetch_add(1, Ordering::Relaxed);
+        let answer = match self.inner.outbound.send_repeatable(request).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                access_log::event(format_args!("introspection failed: {e}"));
+                return Verdict::Unavailable;
+            }
+        };
+        if answer.status != StatusCode::OK {
+            // 401/403 mean our own credentials are wrong: an operator must see it.
+            access_log::event(format_args!(
+                "introspection answered {}; the token is not judged",
+                answer.status.as_u16()
+            ));
+            return Verdict::Unavailable;
+        }
+        self.parse_introspection(&answer.body)
+    }
+
+    fn parse_introspection(&self, body: &[u8]) -> Verdict {
+        #[derive(Deserialize)]
+        struct Introspection {
+            active: bool,
+            client_id: Option<String>,
+            scope: Option<String>,
+            exp: Option<u64>,
+            iss: Option<String>,
+        }
+        let Ok(parsed) = serde_json::from_slice::<Introspection>(body) else {
+            access_log::event(format_args!(
+                "introspection answered a body that is not RFC 7662 JSON"
+            ));
+            return Verdict::Unavailable;
+        };
+        if !parsed.active {
+            return Verdict::Inactive;
+        }
+        if parsed
+            .iss
+            .as_deref()
+            .is_some_and(|iss| iss != self.inner.discovered.issuer())
+        {
+            return Verdict::Inactive;
+        }
+        // A caller nobody can name cannot be served.
+        let Some(client_id) = parsed.client_id else {
+            return Verdict::Inactive;
+        };
+        let scopes = scope_tokens(parsed.scope.as_deref().unwrap_or_default())
+            .map(str::to_owned)
+            .collect();
+        Verdict::Active(Arc::new(Caller {
+            client_id,
+            scopes,
+            exp: parsed.exp,
+        }))
+    }
+}
