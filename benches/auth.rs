@@ -49,9 +49,20 @@ fn fixture() -> Fixture {
     std::fs::create_dir_all(&dir).expect("temp dir");
     tollgate::certs::generate(&dir, false).expect("certificates");
     let clients = dir.join("clients.json");
-    let svc =
-        add_client(&clients, "svc", vec!["read".into(), "write".into()], false).expect("add svc");
-    let rs = add_client(&clients, "rs", vec!["read".into()], true).expect("add rs");
+    let svc = add_client(
+        &clients,
+        &tollgate::auth::clients_file::Registration::new(
+            "svc",
+            vec!["read".into(), "write".into()],
+            false,
+        ),
+    )
+    .expect("add svc");
+    let rs = add_client(
+        &clients,
+        &tollgate::auth::clients_file::Registration::new("rs", vec!["read".into()], true),
+    )
+    .expect("add rs");
     Fixture {
         dir,
         clients,

@@ -179,9 +179,12 @@ impl<S: TokenStore> AuthServer<S> {
             TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH if !is_post => {
                 return oauth::method_not_allowed("POST")
             }
-            TOKEN_PATH => self.token(parts, body, peer).await,
-            INTROSPECT_PATH => self.introspect(parts, body, peer).await,
-            REVOKE_PATH => self.revoke(parts, body, peer).await,
+            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => match Call::parse(parts, body, peer) {
+                Err(e) => Err(e),
+                Ok(call) if path == TOKEN_PATH => self.token(&call).await,
+                Ok(call) if path == INTROSPECT_PATH => self.introspect(&call).await,
+                Ok(call) => self.revoke(&call).await,
+            },
             METADATA_PATH | HEALTH_PATH
                 if parts.method != Method::GET && parts.method != Method::HEAD =>
             {
@@ -214,20 +217,31 @@ impl<S: TokenStore> Handler for AuthServer<S> {
     }
 }
 
-/// Parses a POST body as a form, after checking its media type.
-fn parse_form(parts: &Parts, body: &[u8]) -> Result<Form, OAuthError> {
-    if !h::is_form_urlencoded(&parts.headers) {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
-    }
-    Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+/// A POST to one of the form endpoints, its body parsed.
+struct Call<'a> {
+    parts: &'a Parts,
+    form: Form,
+    peer: IpAddr,
 }
 
-/// The `token` parameter of introspection and revocation.
-fn token_parameter(form: &Form) -> Result<&str, OAuthError> {
-    form.get("token")
-        .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))
+impl<'a> Call<'a> {
+    /// Parses the body as a form, after checking its media type.
+    fn parse(parts: &'a Parts, body: &[u8], peer: IpAddr) -> Result<Self, OAuthError> {
+        if !h::is_form_urlencoded(&parts.headers) {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let form = Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        Ok(Call { parts, form, peer })
+    }
+
+    /// The `token` parameter of introspection and revocation.
+    fn token_parameter(&self) -> Result<&str, OAuthError> {
+        self.form
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is required"))
+    }
 }
 
 /// Marks a response with the client id for its access-log line.

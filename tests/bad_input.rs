@@ -1168,7 +1168,11 @@ struct BadFile {
 fn a_bad_clients_file_stops_start_up_with_a_message_naming_it_and_is_never_rewritten() {
     let dir = temp_dir("bad-clients");
     let good = dir.join("good.json");
-    tollgate::auth::clients_file::add_client(&good, "svc", vec!["read".into()], false).unwrap();
+    tollgate::auth::clients_file::add_client(
+        &good,
+        &tollgate::auth::clients_file::Registration::new("svc", vec!["read".into()], false),
+    )
+    .unwrap();
     let good_text = std::fs::read_to_string(&good).unwrap();
     let entry: serde_json::Value =
         serde_json::from_str::<serde_json::Value>(&good_text).unwrap()["clients"][0].clone();

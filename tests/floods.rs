@@ -37,7 +37,15 @@ impl ChildServer {
         let secrets = clients
             .iter()
             .map(|id| {
-                let secret = add_client(&file, id, vec!["read".into()], false).expect("add client");
+                let secret = add_client(
+                    &file,
+                    &tollgate::auth::clients_file::Registration::new(
+                        *id,
+                        vec!["read".into()],
+                        false,
+                    ),
+                )
+                .expect("add client");
                 (id.to_string(), secret.expose().to_owned())
             })
             .collect();

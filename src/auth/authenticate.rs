@@ -7,28 +7,22 @@
 
 use std::net::IpAddr;
 
-use http::request::Parts;
 use tokio::time::Instant;
 
 use super::clients::{Client, Verdict};
 use super::credentials::{self, AuthMethod};
 use super::error::OAuthError;
 use super::tokens::TokenStore;
-use super::AuthServer;
-use crate::form::Form;
+use super::{AuthServer, Call};
 
 impl<S: TokenStore> AuthServer<S> {
     /// The authenticated client of a request, throttled per client id and per remote address.
-    pub(super) fn authenticate(
-        &self,
-        parts: &Parts,
-        form: &Form,
-        peer: IpAddr,
-    ) -> Result<&Client, OAuthError> {
-        let presented = credentials::extract(&parts.headers, form, parts.uri.query())?;
+    pub(super) fn authenticate(&self, call: &Call<'_>) -> Result<&Client, OAuthError> {
+        let parts = call.parts;
+        let presented = credentials::extract(&parts.headers, &call.form, parts.uri.query())?;
         let challenge = presented.method == AuthMethod::Basic;
         let now = Instant::now();
-        let address_key = peer_key(peer);
+        let address_key = peer_key(call.peer);
         let id_key = presented.client_id.as_bytes();
         let wait = [
             self.client_throttle.check(id_key, now),

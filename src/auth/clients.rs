@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use subtle::ConstantTimeEq;
 
-use super::clients_file::ClientsFileError;
 use crate::secret;
 
 /// Longest client id accepted.
@@ -42,15 +41,24 @@ pub enum Verdict<'a> {
     Refused,
 }
 
+/// Two clients with one id: the registry cannot tell them apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateClient(pub String);
+
+impl std::fmt::Display for DuplicateClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "client_id {:?} appears more than once", self.0)
+    }
+}
+
+impl std::error::Error for DuplicateClient {}
+
 impl ClientRegistry {
-    pub fn from_clients(clients: Vec<Client>) -> Result<Self, ClientsFileError> {
+    pub fn from_clients(clients: Vec<Client>) -> Result<Self, DuplicateClient> {
         let mut map = HashMap::with_capacity(clients.len());
         for client in clients {
             if map.contains_key(&client.id) {
-                return Err(ClientsFileError::Invalid(format!(
-                    "client_id {:?} appears more than once",
-                    client.id
-                )));
+                return Err(DuplicateClient(client.id));
             }
             map.insert(client.id.clone(), client);
         }

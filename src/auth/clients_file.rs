@@ -37,6 +37,7 @@ impl ClientRegistry {
     /// Parses and validates the text of a clients file.
     pub fn parse(text: &str) -> Result<Self, ClientsFileError> {
         Self::from_clients(parse_clients_file(text)?)
+            .map_err(|e| ClientsFileError::Invalid(e.to_string()))
     }
 }
 
@@ -169,39 +170,55 @@ impl std::error::Error for ClientsFileError {
     }
 }
 
-/// Creates or updates `path` with client `id`: a fresh secret (returned, and never stored),
-/// the given scopes and introspection right. Concurrent runs are serialised by a lock on the
-/// sibling `FILE.lock` (a lock on the file itself would be lost when the rename replaces it).
+/// What `add-client` registers: a client id and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    pub id: String,
+    pub scopes: Vec<String>,
+    /// May call the introspection endpoint (a resource server).
+    pub introspect: bool,
+}
+
+impl Registration {
+    pub fn new(id: impl Into<String>, scopes: Vec<String>, introspect: bool) -> Self {
+        Registration {
+            id: id.into(),
+            scopes,
+            introspect,
+        }
+    }
+}
+
+/// The write of a new file's contents, injectable so tests can make it fail.
+type WriteContents<'a> = &'a mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>;
+
+/// Creates or updates `path` with the client `registration` names: a fresh secret (returned,
+/// and never stored), the given scopes and introspection right. Concurrent runs are
+/// serialised by a lock on the sibling `FILE.lock` (a lock on the file itself would be lost
+/// when the rename replaces it).
 pub fn add_client(
     path: &Path,
-    id: &str,
-    scopes: Vec<String>,
-    introspect: bool,
+    registration: &Registration,
 ) -> Result<SecretString, ClientsFileError> {
-    update(path, id, scopes, introspect, &mut |file, text| {
-        file.write_all(text)
-    })
+    update(path, registration, &mut |file, text| file.write_all(text))
 }
 
 /// [`add_client`] with the write of the new contents injected, so tests can make it fail.
 #[cfg(any(test, feature = "test-hooks"))]
 pub fn add_client_with(
     path: &Path,
-    id: &str,
-    scopes: Vec<String>,
-    introspect: bool,
-    write: &mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>,
+    registration: &Registration,
+    write: WriteContents<'_>,
 ) -> Result<SecretString, ClientsFileError> {
-    update(path, id, scopes, introspect, write)
+    update(path, registration, write)
 }
 
 fn update(
     path: &Path,
-    id: &str,
-    scopes: Vec<String>,
-    introspect: bool,
-    write: &mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>,
+    registration: &Registration,
+    write: WriteContents<'_>,
 ) -> Result<SecretString, ClientsFileError> {
+    let id = registration.id.as_str();
     if !is_valid_client_id(id) {
         return Err(ClientsFileError::BadArgument(format!(
             "client id {id:?} is refused: use 1-{MAX_CLIENT_ID_LEN} characters of A-Za-z0-9._-"
@@ -233,8 +250,8 @@ fn update(
     let client = Client {
         id: id.to_owned(),
         secret_hash: secret::sha256(secret.expose().as_bytes()),
-        scopes,
-        introspect,
+        scopes: registration.scopes.clone(),
+        introspect: registration.introspect,
     };
     match clients.iter_mut().find(|c| c.id == id) {
         Some(existing) => *existing = client,
@@ -299,7 +316,8 @@ mod tests {
     fn added_clients_verify_with_their_secret_only() {
         let dir = temp_dir("verify");
         let file = dir.join("clients.json");
-        let secret = add_client(&file, "svc", vec!["read".into()], false).unwrap();
+        let secret =
+            add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         let text = fs::read_to_string(&file).unwrap();
         assert!(!text.contains(secret.expose()), "the file holds the secret");
         let registry = ClientRegistry::load(&file).unwrap();
@@ -315,9 +333,13 @@ mod tests {
     fn updating_a_client_replaces_its_secret_and_scopes() {
         let dir = temp_dir("update");
         let file = dir.join("clients.json");
-        let old = add_client(&file, "svc", vec!["read".into()], false).unwrap();
-        add_client(&file, "other", vec![], true).unwrap();
-        let new = add_client(&file, "svc", vec!["write".into()], false).unwrap();
+        let old = add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
+        add_client(&file, &Registration::new("other", vec![], true)).unwrap();
+        let new = add_client(
+            &file,
+            &Registration::new("svc", vec!["write".into()], false),
+        )
+        .unwrap();
         let registry = ClientRegistry::load(&file).unwrap();
         assert_eq!(registry.len(), 2);
         assert_eq!(registry.verify("svc", old.expose()), Verdict::Refused);
@@ -332,11 +354,15 @@ mod tests {
     fn a_failing_write_leaves_the_old_file_intact() {
         let dir = temp_dir("enospc");
         let file = dir.join("clients.json");
-        add_client(&file, "svc", vec!["read".into()], false).unwrap();
+        add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         let before = fs::read(&file).unwrap();
-        let err = add_client_with(&file, "new", vec![], false, &mut |_, _| {
-            Err(io::Error::from_raw_os_error(28)) // ENOSPC
-        })
+        let err = add_client_with(
+            &file,
+            &Registration::new("new", vec![], false),
+            &mut |_, _| {
+                Err(io::Error::from_raw_os_error(28)) // ENOSPC
+            },
+        )
         .unwrap_err();
         assert!(err.to_string().contains("cannot write"), "{err}");
         assert_eq!(fs::read(&file).unwrap(), before);
@@ -352,7 +378,7 @@ mod tests {
     fn bad_ids_are_refused_and_the_file_untouched() {
         let dir = temp_dir("badid");
         let file = dir.join("clients.json");
-        assert!(add_client(&file, "a b", vec![], false).is_err());
+        assert!(add_client(&file, &Registration::new("a b", vec![], false)).is_err());
         assert!(!file.exists());
     }
 
@@ -380,7 +406,7 @@ mod tests {
             assert!(err.contains(needle), "{text:?}: {err}");
             assert!(err.contains("clients.json"), "{err}");
             // add-client never overwrites a file it cannot read.
-            assert!(add_client(&file, "b", vec![], false).is_err());
+            assert!(add_client(&file, &Registration::new("b", vec![], false)).is_err());
             assert_eq!(fs::read_to_string(&file).unwrap(), text);
         }
     }

@@ -4,15 +4,12 @@
 //! `{"active": false}` alone for any token that is unknown, expired or revoked, so the answer
 //! tells nothing more; the active answer with scope, client, type, times and issuer.
 
-use std::net::IpAddr;
-
-use http::request::Parts;
 use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::error::OAuthError;
 use super::tokens::TokenStore;
-use super::{label, parse_form, token_parameter, AuthServer};
+use super::{label, AuthServer, Call};
 use crate::http::{json_response, Body};
 use crate::oauth::unix_now;
 use crate::secret::sha256;
@@ -34,20 +31,14 @@ struct InactiveToken {
 }
 
 impl<S: TokenStore> AuthServer<S> {
-    pub(super) async fn introspect(
-        &self,
-        parts: &Parts,
-        body: &[u8],
-        peer: IpAddr,
-    ) -> Result<Response<Body>, OAuthError> {
-        let form = parse_form(parts, body)?;
-        let caller = self.authenticate(parts, &form, peer)?;
+    pub(super) async fn introspect(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
+        let caller = self.authenticate(call)?;
         if !caller.introspect {
             return Err(OAuthError::Forbidden(
                 "this client is not allowed to introspect tokens",
             ));
         }
-        let token = token_parameter(&form)?;
+        let token = call.token_parameter()?;
         let record = self
             .store
             .get(&sha256(token.as_bytes()), unix_now())

@@ -3,28 +3,19 @@
 //! Owns: revoking a token for its owner only, and the §2.2 answer: 200 whether or not anything
 //! was revoked, so the endpoint tells nobody which tokens exist or whose they are.
 
-use std::net::IpAddr;
-
 use http::header::{HeaderValue, CACHE_CONTROL};
-use http::request::Parts;
 use http::Response;
 
 use super::error::OAuthError;
 use super::tokens::TokenStore;
-use super::{label, parse_form, token_parameter, AuthServer};
+use super::{label, AuthServer, Call};
 use crate::http::Body;
 use crate::secret::sha256;
 
 impl<S: TokenStore> AuthServer<S> {
-    pub(super) async fn revoke(
-        &self,
-        parts: &Parts,
-        body: &[u8],
-        peer: IpAddr,
-    ) -> Result<Response<Body>, OAuthError> {
-        let form = parse_form(parts, body)?;
-        let caller = self.authenticate(parts, &form, peer)?;
-        let token = token_parameter(&form)?;
+    pub(super) async fn revoke(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
+        let caller = self.authenticate(call)?;
+        let token = call.token_parameter()?;
         self.store
             .revoke(&sha256(token.as_bytes()), &caller.id)
             .await

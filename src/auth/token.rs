@@ -4,18 +4,16 @@
 //! record in the store, and the §5.1 answer. Does not own: authenticating the client (see
 //! `authenticate`).
 
-use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use http::request::Parts;
 use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::clients::Client;
 use super::error::OAuthError;
 use super::tokens::{Grant, TokenRecord, TokenStore};
-use super::{label, parse_form, AuthServer};
+use super::{label, AuthServer, Call};
 use crate::http::{json_response, Body};
 use crate::oauth::scope::is_valid_scope_token;
 use crate::oauth::unix_now;
@@ -36,14 +34,8 @@ struct TokenResponse<'a> {
 }
 
 impl<S: TokenStore> AuthServer<S> {
-    pub(super) async fn token(
-        &self,
-        parts: &Parts,
-        body: &[u8],
-        peer: IpAddr,
-    ) -> Result<Response<Body>, OAuthError> {
-        let form = parse_form(parts, body)?;
-        match form.get("grant_type") {
+    pub(super) async fn token(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
+        match call.form.get("grant_type") {
             None => {
                 return Err(OAuthError::invalid_request(
                     "the grant_type parameter is required",
@@ -52,8 +44,8 @@ impl<S: TokenStore> AuthServer<S> {
             Some("client_credentials") => {}
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
-        let client = self.authenticate(parts, &form, peer)?;
-        let scope = granted_scope(client, form.get("scope"))?;
+        let client = self.authenticate(call)?;
+        let scope = granted_scope(client, call.form.get("scope"))?;
         let grant = self.grant(client, scope);
 
         let token = secret::random_secret()

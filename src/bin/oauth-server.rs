@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use common::{BoxError, Flags, LIMIT_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::clients_file;
+use tollgate::auth::clients_file::{self, Registration};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::oauth::scope::parse_scope_list;
 use tollgate::{access_log, certs, http};
@@ -77,7 +77,7 @@ fn add_client(args: Vec<OsString>) -> Result<(), BoxError> {
     let scopes = parse_scope_list(&flags.value("--scope")?.unwrap_or_default())?;
     let introspect = flags.switch("--introspect");
     flags.finish()?;
-    let secret = clients_file::add_client(&file, &id, scopes, introspect)?;
+    let secret = clients_file::add_client(&file, &Registration::new(&id, scopes, introspect))?;
     // The only place a client secret is ever shown.
     let line = serde_json::json!({ "client_id": id, "client_secret": secret.expose() });
     println!("{line}");

@@ -2,7 +2,7 @@
 //! the plain answer to a transport refusal.
 //!
 //! Owns: headers every JSON answer carries. Does not own: error vocabularies (the OAuth error
-//! body is `crate::oauth`'s).
+//! body belongs to the layer above).
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};

@@ -152,9 +152,11 @@ impl TestServer {
             let scopes = spec.scopes.split(' ').filter(|s| !s.is_empty());
             let secret = add_client(
                 &clients_file,
-                &spec.id,
-                scopes.map(str::to_owned).collect(),
-                spec.introspect,
+                &tollgate::auth::clients_file::Registration::new(
+                    &spec.id,
+                    scopes.map(str::to_owned).collect(),
+                    spec.introspect,
+                ),
             )
             .expect("add client");
             secrets.insert(spec.id.clone(), secret.expose().to_owned());

@@ -78,7 +78,11 @@ impl Env {
         let mut secrets = HashMap::new();
         for (id, scopes, introspect) in CLIENTS {
             let scopes = scopes.iter().map(|s| s.to_string()).collect();
-            let secret = clients::add_client(&clients_file, id, scopes, introspect).unwrap();
+            let secret = clients::add_client(
+                &clients_file,
+                &tollgate::auth::clients_file::Registration::new(id, scopes, introspect),
+            )
+            .unwrap();
             secrets.insert(id, secret);
         }
         let tls = h::server_tls_config(&dir.join("server.pem"), &dir.join("server.key")).unwrap();

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use tollgate::app::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::clients_file;
+use tollgate::auth::clients_file::{self, Registration};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::certs;
 use tollgate::client::{TokenClient, TokenClientConfig};
@@ -99,7 +99,10 @@ pub async fn run(
     let mut secrets: Vec<(&str, SecretString)> = Vec::new();
     for (id, scopes, introspect) in DEMO_CLIENTS {
         let scopes = scopes.iter().map(|s| s.to_string()).collect();
-        let secret = clients_file::add_client(&config.clients_file, id, scopes, introspect)?;
+        let secret = clients_file::add_client(
+            &config.clients_file,
+            &Registration::new(id, scopes, introspect),
+        )?;
         secrets.push((id, secret));
     }
     let secret_of = |id: &str| {
