@@ -29,8 +29,9 @@ pub use raw::{
     write_all,
 };
 pub use servers::{
-    auth, client, default_clients, limits, loopback, start_auth, start_client1, start_client1_on,
-    start_client2, start_handler, Auth, AuthOptions, ClientSpec, Clients, Reserved, Running,
+    auth, auth_on, client, default_clients, limits, loopback, rebind, start_auth, start_client1,
+    start_client1_on, start_client2, start_handler, Auth, AuthOptions, ClientSpec, Clients,
+    Reserved, Running,
 };
 
 /// The longest any single step of a test (one request, one stop) may take before the test

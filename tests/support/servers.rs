@@ -407,3 +407,20 @@ fn serve_service<H: Handler>(
         ))
     })
 }
+
+/// Binds `addr` again, for a service restarted on the port it had.
+pub async fn rebind(addr: SocketAddr) -> TcpListener {
+    tollgate::http::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot bind {addr} again: {e}"))
+}
+
+/// The authorization server on `listener` (for a start on a reserved or a restart on the same
+/// port), otherwise as [`auth`].
+pub async fn auth_on(listener: TcpListener) -> Auth {
+    start_auth(AuthOptions {
+        listener: Some(listener),
+        ..AuthOptions::default()
+    })
+    .await
+}
