@@ -72,13 +72,14 @@ impl Service {
                         Ok(0) | Err(_) => return,
                         Ok(_) => {}
                     }
-                    if let Some(addr) = bound_tx.as_ref().and(listening_addr(&line)) {
-                        let _ = bound_tx.take().expect("sender").send(addr);
-                    }
                     if let Ok(mut log) = log.lock() {
                         if log.len() + line.len() <= MAX_LOG {
                             log.push_str(&line);
                         }
+                    }
+                    // After the line is in the log: a test may look for it at once.
+                    if let Some(addr) = bound_tx.as_ref().and(listening_addr(&line)) {
+                        let _ = bound_tx.take().expect("sender").send(addr);
                     }
                 }
             })
@@ -137,37 +138,54 @@ impl Service {
     }
 
     /// Sends `signal` (`-TERM`, `-INT`) and waits (at most 15 s, else panics) for the exit.
-    pub fn signal(mut self, signal: &str) -> Exited {
+    /// The wait yields to the runtime, so the test's own clients keep running meanwhile (an
+    /// idle HTTP/2 connection must see the server's GOAWAY for the server to finish).
+    pub async fn signal(mut self, signal: &str) -> Exited {
+        let started = Instant::now();
         let status = Command::new("kill")
             .args([signal, &self.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill {signal} failed");
-        self.wait(Duration::from_secs(15))
-            .unwrap_or_else(|| panic!("the service ignored {signal} for 15 s: {}", self.log()))
+        loop {
+            if let Some(exited) = self.exited(started) {
+                return exited;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the service ignored {signal} for 15 s: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
-    /// Waits (bounded) for the child to exit; then its whole stderr is in the log.
+    /// Waits (bounded, blocking) for the child to exit.
     fn wait(&mut self, limit: Duration) -> Option<Exited> {
         let started = Instant::now();
-        let child = self.child.as_mut()?;
         loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                self.child = None;
-                if let Some(drain) = self.drain.take() {
-                    let _ = drain.join();
-                }
-                return Some(Exited {
-                    status,
-                    took: started.elapsed(),
-                    log: self.log(),
-                });
+            if let Some(exited) = self.exited(started) {
+                return Some(exited);
             }
             if started.elapsed() >= limit {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// How the child ended, if it has; then its whole stderr is in the log.
+    fn exited(&mut self, since: Instant) -> Option<Exited> {
+        let status = self.child.as_mut()?.try_wait().expect("wait")?;
+        self.child = None;
+        if let Some(drain) = self.drain.take() {
+            let _ = drain.join();
+        }
+        Some(Exited {
+            status,
+            took: since.elapsed(),
+            log: self.log(),
+        })
     }
 }
 

@@ -99,7 +99,7 @@ pub struct Client {
 enum Via {
     Tls {
         proto: Proto,
-        client: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+        client: Box<hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
     },
     Direct(Arc<AuthServer>),
 }
@@ -136,7 +136,10 @@ impl Client {
             .http2_only(proto == Proto::H2)
             .build(connector);
         Client {
-            via: Via::Tls { proto, client },
+            via: Via::Tls {
+                proto,
+                client: Box::new(client),
+            },
         }
     }
 
