@@ -6,11 +6,10 @@
 //! `/healthz` and issue a token. A bad clients file must stop `oauth-server serve` at start-up
 //! with a message naming the file, and the file must be left byte for byte as it was.
 
-mod common;
-mod stack;
+mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,10 +17,7 @@ use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::Full;
 use rustls::pki_types::ServerName;
 
-use common::{
-    basic, basic_raw, certs, http, http_trusting, raw_tls_with_ca, read_h1_response, temp_dir,
-    write_all, Http, Proto, Reply, ServerOptions, TestServer, BOTH, REQUEST_TIMEOUT,
-};
+use support::*;
 
 const FORM: &str = "application/x-www-form-urlencoded";
 const TOKEN: &str = "/oauth/token";
@@ -203,11 +199,16 @@ fn reply_headers(reply: &Reply) -> Vec<(String, String)> {
 }
 
 /// Runs every case over both HTTP versions; returns the failures.
-async fn run_table(service: Service, base: &str, clients: &[Http], cases: &[Case]) -> Vec<String> {
+async fn run_table(
+    service: Service,
+    base: &str,
+    clients: &[Client],
+    cases: &[Case],
+) -> Vec<String> {
     let mut failures = Vec::new();
     for case in cases {
         for client in clients {
-            let via = format!("{:?}", client.proto);
+            let via = client.via().to_owned();
             let started = Instant::now();
             match client.try_send(request(case, base)).await {
                 Ok(reply) => {
@@ -220,8 +221,8 @@ async fn run_table(service: Service, base: &str, clients: &[Http], cases: &[Case
                         &reply.body,
                         (
                             case.expect_status,
-                            match (client.proto, case.h2_error) {
-                                (Proto::H2, Some(error)) => error,
+                            match (client.proto(), case.h2_error) {
+                                (Some(Proto::H2), Some(error)) => error,
                                 _ => case.expect_error,
                             },
                             case.expect_header,
@@ -252,7 +253,7 @@ fn assert_no_failures(failures: Vec<String>, total: usize) {
 
 /// The authorization server's cases. `svc` and `rs` are valid Basic headers of clients with
 /// scopes `read write` and `introspect`.
-fn auth_cases(server: &TestServer) -> Vec<Case> {
+fn auth_cases(server: &Auth) -> Vec<Case> {
     let svc = basic("svc", server.secret("svc"));
     let rs = basic("rs", server.secret("rs"));
     let other_secret = server.secret("other").to_owned();
@@ -648,7 +649,7 @@ fn auth_cases(server: &TestServer) -> Vec<Case> {
 }
 
 /// A server that answers this is alive and still issues tokens.
-async fn assert_alive(server: &TestServer) {
+async fn assert_alive(server: &Auth) {
     for proto in BOTH {
         let client = http(proto);
         let health = client.get(&server.url("/healthz")).await;
@@ -667,7 +668,7 @@ async fn assert_alive(server: &TestServer) {
 
 #[tokio::test]
 async fn authorization_server_answers_every_bad_request_with_its_named_error() {
-    let server = TestServer::start(ServerOptions::default()).await;
+    let server = auth().await;
     let cases = auth_cases(&server);
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     let mut names: Vec<_> = cases.iter().map(|c| c.name).collect();
@@ -742,11 +743,11 @@ async fn run_raw(
             use tokio::io::AsyncWriteExt as _;
             let _ = tls.shutdown().await;
         }
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, read_h1_response(&mut tls)).await;
+        let answer = tokio::time::timeout(STEP, read_h1_response(&mut tls)).await;
         let (status, head, body) = match answer {
             Err(_) => {
                 failures.push(format!(
-                    "case {} over raw HTTP/1.1: no answer and no close within {REQUEST_TIMEOUT:?}",
+                    "case {} over raw HTTP/1.1: no answer and no close within {STEP:?}",
                     case.name
                 ));
                 continue;
@@ -788,7 +789,7 @@ async fn run_raw(
 
 #[tokio::test]
 async fn authorization_server_survives_malformed_http1_requests() {
-    let server = TestServer::start(ServerOptions::default()).await;
+    let server = auth().await;
     let svc = basic("svc", server.secret("svc"));
     let grant = "grant_type=client_credentials";
     let form = format!("Content-Type: {FORM}\r\nAuthorization: {svc}\r\n");
@@ -979,16 +980,11 @@ async fn authorization_server_survives_malformed_http1_requests() {
 
 #[tokio::test]
 async fn client1_answers_every_bad_bearer_header_as_rfc_6750_says() {
-    let env = stack::Env::new();
-    let auth = env.start_auth(0, Duration::from_secs(3600)).await;
-    let client1 = env
-        .start_client1(&auth.issuer(), Duration::from_secs(30))
-        .await;
-    let https = stack::Https::new(&env.ca, http::Version::HTTP_11);
-    let good = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
-    let no_read = https
-        .token(&auth.issuer(), "writer", &env.secret("writer"))
-        .await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, Duration::from_secs(30)).await;
+    let https = http(Proto::H1);
+    let good = https.token(&auth, "svc").await;
+    let no_read = https.token(&auth, "writer").await;
     let ten_kib = "a".repeat(10 * 1024);
     let get = |name| case(name, "GET", RESOURCE);
     let bearer = |name, value: &str| get(name).header("authorization", value);
@@ -1088,8 +1084,8 @@ async fn client1_answers_every_bad_bearer_header_as_rfc_6750_says() {
         .into_iter()
         .partition(|c| !matches!(c.expect_status, 404 | 405 | 431));
     let clients = [
-        http_trusting(Proto::H1, &env.ca),
-        http_trusting(Proto::H2, &env.ca),
+        http_trusting(Proto::H1, &certs().ca()),
+        http_trusting(Proto::H2, &certs().ca()),
     ];
     let base = client1.url("");
     let mut failures = run_table(Service::Resource, &base, &clients, &challenges).await;
@@ -1122,7 +1118,7 @@ async fn client1_answers_every_bad_bearer_header_as_rfc_6750_says() {
         ),
     ];
     // Refused by the HTTP layer before client1's guard runs: a bare 400, no challenge.
-    failures.extend(run_raw(Service::Json, client1.addr, &env.ca, &raw_cases).await);
+    failures.extend(run_raw(Service::Json, client1.addr, &certs().ca(), &raw_cases).await);
     assert_no_failures(
         failures,
         (challenges.len() + plain.len()) * 2 + raw_cases.len(),
@@ -1131,12 +1127,7 @@ async fn client1_answers_every_bad_bearer_header_as_rfc_6750_says() {
     // client1 is alive and still lets a good token through.
     for client in &clients {
         let health = client.get(&client1.url("/healthz")).await;
-        assert_eq!(
-            health.status,
-            StatusCode::OK,
-            "{:?}: /healthz",
-            client.proto
-        );
+        assert_eq!(health.status, StatusCode::OK, "{}: /healthz", client.via());
         let ok = client
             .request(
                 Method::GET,
@@ -1145,13 +1136,7 @@ async fn client1_answers_every_bad_bearer_header_as_rfc_6750_says() {
                 b"",
             )
             .await;
-        assert_eq!(
-            ok.status,
-            StatusCode::OK,
-            "{:?}: {}",
-            client.proto,
-            ok.text()
-        );
+        assert_eq!(ok.status, StatusCode::OK, "{}: {}", client.via(), ok.text());
     }
 }
 
@@ -1262,36 +1247,22 @@ fn a_bad_clients_file_stops_start_up_with_a_message_naming_it_and_is_never_rewri
             std::fs::write(&path, contents).unwrap();
         }
         let before = listing(&dir);
-        let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-server"))
+        let mut serve = Command::new(support::child::OAUTH_SERVER);
+        serve
             .args(["serve", "--listen", "127.0.0.1:0", "--clients"])
             .arg(&path)
             .arg("--cert")
             .arg(certs.cert())
             .arg("--key")
-            .arg(certs.key())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start oauth-server");
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                break Some(status);
-            }
-            if started.elapsed() > REQUEST_TIMEOUT {
-                let _ = child.kill();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            .arg(certs.key());
+        let (status, output) = match support::child::try_run(&mut serve, STEP) {
+            Ok(output) => (Some(output.status), output),
+            Err(output) => (None, output),
         };
-        let output = child.wait_with_output().expect("output");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let name = file.name;
         match status {
-            None => failures.push(format!(
-                "{name}: serve still running after {REQUEST_TIMEOUT:?}"
-            )),
+            None => failures.push(format!("{name}: serve still running after {STEP:?}")),
             Some(status) if status.success() => failures.push(format!("{name}: serve exited 0")),
             Some(status) if status.code().is_none() => failures.push(format!(
                 "{name}: serve died of a signal ({status}): {stderr}"
@@ -1334,7 +1305,7 @@ fn a_bad_clients_file_stops_start_up_with_a_message_naming_it_and_is_never_rewri
 /// than one Host header field line or a Host header field with an invalid field value."
 #[tokio::test]
 async fn http11_requests_without_exactly_one_valid_host_are_400() {
-    let server = TestServer::start(ServerOptions::default()).await;
+    let server = auth().await;
     let cases = vec![
         raw(
             "raw_http11_without_host",

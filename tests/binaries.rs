@@ -1,67 +1,51 @@
 //! The command-line contract of `client1` and `client2`: where the secret comes from, and
 //! that a wrong issuer stops start-up with a clear message. The binaries run as child
-//! processes against an in-process authorization server; each wait is bounded.
+//! processes on port 0 (the address they bound is read from their log) against an in-process
+//! authorization server; each wait is bounded.
 
-mod stack;
+mod support;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use http::{StatusCode, Version};
-use stack::{Env, Https};
+use http::{Method, StatusCode};
+use support::child::{Service, CLIENT1, CLIENT2};
+use support::*;
 
-const CLIENT1: &str = env!("CARGO_BIN_EXE_client1");
-const CLIENT2: &str = env!("CARGO_BIN_EXE_client2");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Runs a command that should exit by itself (at most 10 s).
+fn finished(mut command: Command) -> Output {
+    support::child::run(&mut command, Duration::from_secs(10))
 }
 
-/// Waits (at most 10 s) for a child that should exit by itself.
-fn finished(mut child: Child) -> Output {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("the command did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn command(binary: &str, env: &Env, issuer: &str, port: u16) -> Command {
+fn command(binary: &str, issuer: &str) -> Command {
+    let certs = certs();
     let mut command = Command::new(binary);
     command
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--cert", env.dir.join("server.pem").to_str().unwrap()])
-        .args(["--key", env.dir.join("server.key").to_str().unwrap()])
-        .args(["--auth-server", issuer, "--ca", env.ca.to_str().unwrap()])
-        .env_remove("OAUTH_CLIENT_SECRET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--cert")
+        .arg(certs.cert())
+        .arg("--key")
+        .arg(certs.key())
+        .args(["--auth-server", issuer, "--ca"])
+        .arg(certs.ca())
+        .env_remove("OAUTH_CLIENT_SECRET");
     command
 }
 
 #[test]
 fn a_secret_from_both_the_variable_and_a_file_is_refused_naming_both() {
-    let env = Env::new();
-    let file = env.dir.join("secret");
+    let file = temp_dir("both-secrets").join("secret");
     std::fs::write(&file, "x\n").unwrap();
     for binary in [CLIENT1, CLIENT2] {
-        let mut command = command(binary, &env, "https://localhost:1", free_port());
+        let mut command = command(binary, "https://localhost:1");
         command
-            .args(["--client-id", "x"])
-            .args(["--client-secret-file", file.to_str().unwrap()])
+            .args(["--client-id", "x", "--client-secret-file"])
+            .arg(&file)
             .env("OAUTH_CLIENT_SECRET", "y");
         if binary == CLIENT2 {
             command.args(["--resource", "https://localhost:1/api/resource"]);
         }
-        let output = finished(command.spawn().unwrap());
+        let output = finished(command);
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -73,73 +57,80 @@ fn a_secret_from_both_the_variable_and_a_file_is_refused_naming_both() {
 
 #[test]
 fn an_empty_secret_file_is_refused() {
-    let env = Env::new();
-    let file = env.dir.join("secret");
+    let file = temp_dir("empty-secret").join("secret");
     std::fs::write(&file, "\n").unwrap();
-    let mut command = command(CLIENT1, &env, "https://localhost:1", free_port());
+    let mut command = command(CLIENT1, "https://localhost:1");
     command
-        .args(["--client-id", "rs"])
-        .args(["--client-secret-file", file.to_str().unwrap()]);
-    let output = finished(command.spawn().unwrap());
+        .args(["--client-id", "rs", "--client-secret-file"])
+        .arg(&file);
+    let output = finished(command);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("empty"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client1_and_client2_binaries_serve_the_chain_with_a_secret_file() {
-    let env = Env::new();
-    let auth = env.start_auth(0, Duration::from_secs(3600)).await;
-    let issuer = auth.issuer();
+    let auth = auth().await;
     // The file form with its trailing newline, as `echo "$SECRET" > file` writes it.
-    let rs_file = env.dir.join("rs.secret");
-    std::fs::write(&rs_file, format!("{}\n", env.secret("rs").expose())).unwrap();
-    let (p1, p2) = (free_port(), free_port());
-    let mut client1 = command(CLIENT1, &env, &issuer, p1)
-        .args(["--client-id", "rs", "--cache-ttl", "300"])
-        .args(["--client-secret-file", rs_file.to_str().unwrap()])
-        .spawn()
-        .unwrap();
-    let resource = format!("https://localhost:{p1}/api/resource");
-    let mut client2 = command(CLIENT2, &env, &issuer, p2)
-        .args(["--client-id", "c2", "--resource", &resource])
-        .env("OAUTH_CLIENT_SECRET", env.secret("c2").expose())
-        .spawn()
-        .unwrap();
+    let rs_file = temp_dir("rs-secret").join("rs.secret");
+    std::fs::write(&rs_file, format!("{}\n", auth.secret("rs"))).unwrap();
+    let mut client1 = command(CLIENT1, &auth.issuer);
+    client1
+        .args([
+            "--client-id",
+            "rs",
+            "--cache-ttl",
+            "300",
+            "--client-secret-file",
+        ])
+        .arg(&rs_file);
+    let client1 = Service::start(client1);
+    let mut client2 = command(CLIENT2, &auth.issuer);
+    client2
+        .args([
+            "--client-id",
+            "c2",
+            "--resource",
+            &client1.url("/api/resource"),
+        ])
+        .env("OAUTH_CLIENT_SECRET", auth.secret("c2"));
+    let client2 = Service::start(client2);
 
-    let https = Https::new(&env.ca, Version::HTTP_11);
-    let call = format!("https://localhost:{p2}/call");
+    // Both are listening; each answers once it has discovered the authorization server.
+    let https = http(Proto::H1);
     let started = Instant::now();
-    let mut reply = None;
-    while started.elapsed() < Duration::from_secs(15) {
-        // Until both have bound their ports, connections are refused: retry.
-        if let Ok(r) = https.try_send(http::Method::GET, &call, &[], b"").await {
-            if r.status == StatusCode::OK {
-                reply = Some(r);
-                break;
-            }
+    let reply = loop {
+        let reply = https
+            .try_request(Method::GET, &client2.url("/call"), &[], b"")
+            .await;
+        match reply {
+            Ok(reply) if reply.status == StatusCode::OK => break reply,
+            other => assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "client2 never answered /call with 200: {other:?}\nclient1: {}\nclient2: {}",
+                client1.log(),
+                client2.log()
+            ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = client1.kill();
-    let _ = client2.kill();
-    let _ = client1.wait();
-    let _ = client2.wait();
-    let reply = reply.expect("client2 answered /call");
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    };
     assert_eq!(reply.json()["client_id"], "c2");
+    assert!(
+        client1.log().contains("client1 listening on 127.0.0.1:"),
+        "{}",
+        client1.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client1_with_a_mismatched_issuer_exits_with_a_clear_message() {
-    let env = Env::new();
-    let auth = env.start_auth(0, Duration::from_secs(3600)).await;
+    let auth = auth().await;
     let wrong = format!("https://127.0.0.1:{}", auth.port());
-    let child = command(CLIENT1, &env, &wrong, free_port())
+    let mut command = command(CLIENT1, &wrong);
+    command
         .args(["--client-id", "rs"])
-        .env("OAUTH_CLIENT_SECRET", env.secret("rs").expose())
-        .spawn()
-        .unwrap();
-    let output = tokio::task::spawn_blocking(move || finished(child))
+        .env("OAUTH_CLIENT_SECRET", auth.secret("rs"));
+    let output = tokio::task::spawn_blocking(move || finished(command))
         .await
         .unwrap();
     assert!(!output.status.success());

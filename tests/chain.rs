@@ -2,28 +2,24 @@
 //! introspection) and client2 (token-managing caller), each started in-process on an ephemeral
 //! port. Every test is bounded in time.
 
-mod stack;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use http::{Method, StatusCode, Version};
-use stack::{both_versions, Env, Https, STEP};
+use http::{Method, StatusCode};
+use support::*;
 
-const HOUR: Duration = Duration::from_secs(3600);
 const CACHE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn client2_call_returns_client1_json_through_the_chain_over_http1_and_http2() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
-    for https in both_versions(&env.ca) {
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
+    for https in both() {
         let reply = https.get(&client2.url("/call")).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-        assert_eq!(reply.version, https.version());
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        assert_eq!(Some(reply.version), https.proto().map(Proto::version));
         let json = reply.json();
         assert_eq!(json["client_id"], "c2");
         assert_eq!(json["scope"], "read");
@@ -43,22 +39,21 @@ async fn client2_call_returns_client1_json_through_the_chain_over_http1_and_http
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client1_serves_the_caller_of_a_valid_token_with_any_scheme_case() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    for https in both_versions(&env.ca) {
-        let token = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    for https in both() {
+        let token = https.token(&auth, "svc").await;
         for scheme in ["Bearer", "bearer", "BEARER"] {
             let auth_header = format!("{scheme} {token}");
             let reply = https
-                .send(
+                .request(
                     Method::GET,
                     &client1.url("/api/resource"),
                     &[("authorization", &auth_header)],
                     b"",
                 )
                 .await;
-            assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.body);
+            assert_eq!(reply.status, StatusCode::OK, "{scheme}: {}", reply.text());
             assert_eq!(reply.json()["client_id"], "svc");
             assert_eq!(reply.json()["scope"], "read write");
         }
@@ -67,11 +62,10 @@ async fn client1_serves_the_caller_of_a_valid_token_with_any_scheme_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6750_no_token_is_401_with_a_challenge_and_no_error_code() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
-    let token = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H2);
+    let token = https.token(&auth, "svc").await;
     let query = format!("{}?access_token={token}", client1.url("/api/resource"));
     let form = format!("access_token={token}");
     let attempts = [
@@ -79,7 +73,7 @@ async fn rfc6750_no_token_is_401_with_a_challenge_and_no_error_code() {
         // §2.1: only the Authorization header counts; a token in the query or body is ignored.
         https.get(&query).await,
         https
-            .send(
+            .request(
                 Method::GET,
                 &client1.url("/api/resource"),
                 &[("content-type", "application/x-www-form-urlencoded")],
@@ -88,7 +82,7 @@ async fn rfc6750_no_token_is_401_with_a_challenge_and_no_error_code() {
             .await,
         // Another scheme carries no bearer token.
         https
-            .send(
+            .request(
                 Method::GET,
                 &client1.url("/api/resource"),
                 &[("authorization", "Basic c3ZjOng=")],
@@ -97,7 +91,7 @@ async fn rfc6750_no_token_is_401_with_a_challenge_and_no_error_code() {
             .await,
     ];
     for reply in attempts {
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.text());
         let challenge = reply.header("www-authenticate").unwrap();
         assert_eq!(challenge, "Bearer realm=\"tollgate\"");
     }
@@ -106,13 +100,12 @@ async fn rfc6750_no_token_is_401_with_a_challenge_and_no_error_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6750_malformed_authorization_is_400_invalid_request() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H1);
     for header in ["Bearer", "Bearer ", "Bearer abc def", "Bearer a,b"] {
         let reply = https
-            .send(
+            .request(
                 Method::GET,
                 &client1.url("/api/resource"),
                 &[("authorization", header)],
@@ -128,7 +121,7 @@ async fn rfc6750_malformed_authorization_is_400_invalid_request() {
         assert_eq!(reply.json()["error"], "invalid_request");
     }
     let reply = https
-        .send(
+        .request(
             Method::GET,
             &client1.url("/api/resource"),
             &[
@@ -143,10 +136,9 @@ async fn rfc6750_malformed_authorization_is_400_invalid_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6750_unknown_token_is_401_invalid_token() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H2);
     let reply = https
         .get_bearer(&client1.url("/api/resource"), "not-a-token-anyone-issued")
         .await;
@@ -162,13 +154,10 @@ async fn rfc6750_unknown_token_is_401_invalid_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rfc6750_missing_scope_is_403_insufficient_scope_naming_the_scope() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
-    let token = https
-        .token(&auth.issuer(), "writer", &env.secret("writer"))
-        .await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H1);
+    let token = https.token(&auth, "writer").await;
     let reply = https
         .get_bearer(&client1.url("/api/resource"), &token)
         .await;
@@ -184,17 +173,17 @@ async fn rfc6750_missing_scope_is_403_insufficient_scope_naming_the_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_takes_effect_at_client1_within_its_cache_ttl() {
     let ttl = Duration::from_secs(1);
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), ttl).await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
-    let token = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, ttl).await;
+    let https = http(Proto::H2);
+    let token = https.token(&auth, "svc").await;
     let url = client1.url("/api/resource");
     assert_eq!(https.get_bearer(&url, &token).await.status, StatusCode::OK);
 
-    https
-        .revoke(&auth.issuer(), "svc", &env.secret("svc"), &token)
-        .await;
+    assert_eq!(
+        https.revoke(&auth, "svc", &token).await.status,
+        StatusCode::OK
+    );
     let revoked_at = Instant::now();
     loop {
         let reply = https.get_bearer(&url, &token).await;
@@ -218,12 +207,11 @@ async fn revocation_takes_effect_at_client1_within_its_cache_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_auth_server_stopped_client1_answers_503_for_an_uncached_token() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
-    let used = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
-    let unused = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H1);
+    let used = https.token(&auth, "svc").await;
+    let unused = https.token(&auth, "svc").await;
     let url = client1.url("/api/resource");
     assert_eq!(https.get_bearer(&url, &used).await.status, StatusCode::OK);
     auth.stop().await.unwrap();
@@ -234,7 +222,7 @@ async fn with_the_auth_server_stopped_client1_answers_503_for_an_uncached_token(
         reply.status,
         StatusCode::SERVICE_UNAVAILABLE,
         "{}",
-        reply.body
+        reply.text()
     );
     assert!(started.elapsed() < Duration::from_secs(3), "fails fast");
     // Not cached: asked again, it is still 503, never 200.
@@ -248,13 +236,14 @@ async fn with_the_auth_server_stopped_client1_answers_503_for_an_uncached_token(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_two_second_tokens_five_seconds_of_calls_to_client2_all_succeed() {
-    let env = Env::new();
-    let auth = env.start_auth(0, Duration::from_secs(2)).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let auth = start_auth(AuthOptions {
+        token_ttl: Duration::from_secs(2),
+        ..AuthOptions::default()
+    })
+    .await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H2);
     let url = client2.url("/call");
     let started = Instant::now();
     let mut calls = 0;
@@ -265,7 +254,7 @@ async fn with_two_second_tokens_five_seconds_of_calls_to_client2_all_succeed() {
             StatusCode::OK,
             "call {calls} at {:?}: {}",
             started.elapsed(),
-            reply.body
+            reply.text()
         );
         calls += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -278,15 +267,12 @@ async fn with_two_second_tokens_five_seconds_of_calls_to_client2_all_succeed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn after_an_auth_server_restart_client2_recovers_with_no_failed_call() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let port = auth.port();
-    let issuer = auth.issuer();
-    let client1 = env.start_client1(&issuer, Duration::from_secs(1)).await;
-    let client2 = env
-        .start_client2(&issuer, &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    let auth = auth().await;
+    let addr = auth.addr;
+    let issuer = auth.issuer.clone();
+    let client1 = start_client1(&issuer, Duration::from_secs(1)).await;
+    let client2 = start_client2(&issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H1);
     let url = client2.url("/call");
     for _ in 0..5 {
         assert_eq!(https.get(&url).await.status, StatusCode::OK);
@@ -296,8 +282,8 @@ async fn after_an_auth_server_restart_client2_recovers_with_no_failed_call() {
     // A new server on the same port: every token issued before is forgotten, and every pooled
     // connection to the old one is dead.
     auth.stop().await.unwrap();
-    let restarted = env.start_auth(port, HOUR).await;
-    assert_eq!(restarted.issuer(), issuer);
+    let restarted = auth_on(rebind(addr).await).await;
+    assert_eq!(restarted.issuer, issuer);
 
     // Calls for longer than client1's cache TTL, so client1 must ask the new server about the
     // old token, hear "inactive", and client2 must fetch a new token and retry.
@@ -309,7 +295,7 @@ async fn after_an_auth_server_restart_client2_recovers_with_no_failed_call() {
             StatusCode::OK,
             "at {:?} after the restart: {}",
             started.elapsed(),
-            reply.body
+            reply.text()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -318,13 +304,10 @@ async fn after_an_auth_server_restart_client2_recovers_with_no_failed_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_calls_on_a_cold_client2_cause_one_token_request() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H2);
     let url = client2.url("/call");
     let calls: Vec<_> = (0..200)
         .map(|_| {
@@ -344,11 +327,10 @@ async fn two_hundred_concurrent_calls_on_a_cold_client2_cause_one_token_request(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_requests_with_one_uncached_token_cause_one_introspection() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
-    let good = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H2);
+    let good = https.token(&auth, "svc").await;
     let url = client1.url("/api/resource");
     for (token, expected, introspections) in [
         (good.as_str(), StatusCode::OK, 1),
@@ -372,23 +354,18 @@ async fn concurrent_requests_with_one_uncached_token_cause_one_introspection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client2_answers_503_without_the_auth_server_and_502_without_client1() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H1);
 
     // client1 is gone: a failure that is not the authorization server's.
-    let gone = env
-        .start_client2(&auth.issuer(), "https://localhost:1/api/resource")
-        .await;
+    let gone = start_client2(&auth.issuer, "https://localhost:1/api/resource").await;
     let reply = https.get(&gone.url("/call")).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
     assert_eq!(reply.json()["error"], "bad_gateway");
 
     // The authorization server is gone before client2 got a token.
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
     auth.stop().await.unwrap();
     let started = Instant::now();
     let reply = https.get(&client2.url("/call")).await;
@@ -396,7 +373,7 @@ async fn client2_answers_503_without_the_auth_server_and_502_without_client1() {
         reply.status,
         StatusCode::SERVICE_UNAVAILABLE,
         "{}",
-        reply.body
+        reply.text()
     );
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(reply.json()["error"], "temporarily_unavailable");
@@ -404,14 +381,11 @@ async fn client2_answers_503_without_the_auth_server_and_502_without_client1() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client1_started_before_the_auth_server_answers_503_then_recovers() {
-    let env = Env::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let issuer = format!("https://localhost:{port}");
-    let client1 = env.start_client1(&issuer, CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    // The port is reserved, not listening: connections to it are refused until it listens.
+    let reserved = Reserved::new();
+    let issuer = format!("https://localhost:{}", reserved.port());
+    let client1 = start_client1(&issuer, CACHE).await;
+    let https = http(Proto::H2);
     let url = client1.url("/api/resource");
     let reply = https.get_bearer(&url, "some-token").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -420,8 +394,9 @@ async fn client1_started_before_the_auth_server_answers_503_then_recovers() {
         StatusCode::OK
     );
 
-    let auth = env.start_auth(port, HOUR).await;
-    let token = https.token(&issuer, "svc", &env.secret("svc")).await;
+    let auth = auth_on(reserved.listen()).await;
+    assert_eq!(auth.issuer, issuer);
+    let token = https.token(&auth, "svc").await;
     let started = Instant::now();
     loop {
         let status = https.get_bearer(&url, &token).await.status;
@@ -440,11 +415,10 @@ async fn client1_started_before_the_auth_server_answers_503_then_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issuer_mismatch_stops_the_service_with_a_clear_error() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
+    let auth = auth().await;
     // The same server under another name: its metadata names https://localhost:PORT.
     let other_name = format!("https://127.0.0.1:{}", auth.port());
-    let client1 = env.start_client1(&other_name, CACHE).await;
+    let client1 = start_client1(&other_name, CACHE).await;
     let error = client1.ended().await.unwrap_err();
     let message = error.to_string();
     assert!(message.contains("must match exactly"), "{message}");
@@ -453,13 +427,10 @@ async fn an_issuer_mismatch_stops_the_service_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_paths_are_404_and_other_methods_405_with_allow() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    let auth = auth().await;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H1);
     assert_eq!(
         https.get(&client1.url("/nope")).await.status,
         StatusCode::NOT_FOUND
@@ -469,47 +440,41 @@ async fn unknown_paths_are_404_and_other_methods_405_with_allow() {
         StatusCode::NOT_FOUND
     );
     for url in [client1.url("/api/resource"), client2.url("/call")] {
-        let reply = https.send(Method::POST, &url, &[], b"").await;
+        let reply = https.request(Method::POST, &url, &[], b"").await;
         assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(reply.header("allow").as_deref(), Some("GET, HEAD"));
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issuer_mismatch_found_after_start_up_also_stops_the_service() {
-    let env = Env::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    // Nothing answers yet: client1 starts and keeps trying in the background.
-    let other_name = format!("https://127.0.0.1:{port}");
-    let client1 = env.start_client1(&other_name, CACHE).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    // Nothing answers yet (the port is reserved, not listening): client1 starts and keeps
+    // trying in the background.
+    let reserved = Reserved::new();
+    let other_name = format!("https://127.0.0.1:{}", reserved.port());
+    let client1 = start_client1(&other_name, CACHE).await;
+    let https = http(Proto::H1);
     assert_eq!(
         https.get(&client1.url("/healthz")).await.status,
         StatusCode::OK
     );
     // Then a server answers whose metadata names https://localhost:PORT.
-    let _auth = env.start_auth(port, HOUR).await;
+    let _auth = auth_on(reserved.listen()).await;
     let error = client1.ended().await.unwrap_err();
     assert!(error.to_string().contains("must match exactly"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_outage_fails_waiting_calls_together_and_recovery_is_immediate() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let port = auth.port();
-    let client1 = env.start_client1(&auth.issuer(), CACHE).await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
+    let auth = auth().await;
+    let addr = auth.addr;
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
     auth.stop().await.unwrap();
 
     // 20 calls that all need a token while the authorization server is down: one fetch with
     // its 2-second budget, whose failure they share, not 20 budgets one after another.
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let https = http(Proto::H2);
     let url = client2.url("/call");
     let started = Instant::now();
     let calls: Vec<_> = (0..20)
@@ -529,9 +494,9 @@ async fn an_outage_fails_waiting_calls_together_and_recovery_is_immediate() {
     );
 
     // Back up: the very next call succeeds, with no waiting out a backoff.
-    let _auth = env.start_auth(port, HOUR).await;
+    let _auth = auth_on(rebind(addr).await).await;
     let started = Instant::now();
     let reply = https.get(&url).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert!(started.elapsed() < Duration::from_secs(1));
 }

@@ -2,51 +2,25 @@
 //! against the interface contract of issue 2 (exit codes, files written or left alone, what is
 //! printed, and the running server).
 
-mod common;
+mod support;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use http::StatusCode;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
-use common::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-server");
+use support::child::{Exited, Service, OAUTH_SERVER as BIN};
+use support::*;
 
 /// Runs the command to completion (bounded: killed and failed after 20 s).
 fn run<S: AsRef<str>>(args: &[S]) -> Output {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    let child = Command::new(BIN)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start oauth-server");
-    wait_output(child, Duration::from_secs(20), &args)
-}
-
-fn wait_output(mut child: Child, limit: Duration, what: &[&str]) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait().expect("wait") {
-            Some(_) => return child.wait_with_output().expect("output"),
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let output = child.wait_with_output().expect("output");
-                panic!(
-                    "oauth-server {what:?} still running after {limit:?}; stderr: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    support::child::run(Command::new(BIN).args(&args), Duration::from_secs(20))
 }
 
 fn stderr(output: &Output) -> String {
@@ -65,14 +39,9 @@ fn read_all(dir: &Path) -> [Vec<u8>; 3] {
     ["ca.pem", "server.pem", "server.key"].map(|name| std::fs::read(dir.join(name)).unwrap())
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port(ip: &str) -> Option<SocketAddr> {
-    let listener = TcpListener::bind(format!("{ip}:0")).ok()?;
-    listener.local_addr().ok()
-}
-
+/// Whether this machine has an IPv6 loopback to bind.
 fn ipv6_loopback_available() -> bool {
-    free_port("[::1]").is_some()
+    std::net::TcpListener::bind("[::1]:0").is_ok()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,7 +268,14 @@ async fn add_client_again_gives_a_new_secret_and_scopes_and_the_old_secret_stops
     let secrets = [("svc".to_owned(), new.clone()), ("rs".to_owned(), rs)]
         .into_iter()
         .collect();
-    let server = TestServer::start_with_file(ServerOptions::default(), file.clone(), secrets).await;
+    let server = start_auth(AuthOptions {
+        clients: Some(Clients {
+            file: file.clone(),
+            secrets,
+        }),
+        ..AuthOptions::default()
+    })
+    .await;
     for proto in BOTH {
         let h = http(proto);
         let reply = h.token_basic(&server.base, "svc", &old, "").await;
@@ -410,82 +386,23 @@ fn serve_refuses_a_missing_empty_corrupt_or_duplicate_clients_file() {
     }
 }
 
-/// A running `oauth-server serve`, killed when dropped.
-struct Served {
-    child: Option<Child>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Starts `serve` and waits (bounded) until it accepts connections.
-async fn serve(args: &[String], addr: SocketAddr) -> Served {
-    let child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start serve");
-    let mut served = Served { child: Some(child) };
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return served;
-        }
-        let child = served.child.as_mut().unwrap();
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = served.child.take().unwrap().wait_with_output().unwrap();
-            panic!("serve exited with {status}: {}", stderr(&output));
-        }
-        assert!(Instant::now() < deadline, "serve did not listen on {addr}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Sends SIGTERM and returns the exit code and how long the exit took.
-async fn terminate(served: Served) -> (Option<i32>, Duration, String) {
-    signal(served, "-TERM").await
-}
-
-/// Sends a signal (`-TERM`, `-INT`) and returns the exit code and how long the exit took.
-async fn signal(mut served: Served, signal: &str) -> (Option<i32>, Duration, String) {
-    let mut child = served.child.take().unwrap();
-    let started = Instant::now();
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    let deadline = started + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let output = child.wait_with_output().unwrap();
-            return (status.code(), started.elapsed(), stderr(&output));
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve ignored {signal} for 15 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Starts `serve` and waits (bounded) until it logs the address it listens on.
+fn serve(args: &[String]) -> Service {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    Service::start(command)
 }
 
 #[tokio::test]
 async fn serve_uses_https_localhost_port_as_default_issuer_and_exits_0_on_sigterm() {
     let file = temp_dir("serve").join("clients.json");
     let secret = added_secret(&add_client(&file, "svc", &["--scope", "read"]), "svc");
-    let addr = free_port("127.0.0.1").unwrap();
-    let listen = addr.to_string();
-    let served = serve(&serve_args(&file, &listen), addr).await;
-    let base = format!("https://localhost:{}", addr.port());
+    let served = serve(&serve_args(&file, "127.0.0.1:0"));
+    let addr = served.addr;
+    assert!(served
+        .log()
+        .contains("oauth-server listening on 127.0.0.1:"));
+    let base = served.base.clone();
     for proto in BOTH {
         let h = http(proto);
         let reply = h
@@ -496,8 +413,8 @@ async fn serve_uses_https_localhost_port_as_default_issuer_and_exits_0_on_sigter
         let reply = h.token_basic(&base, "svc", &secret, "").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     }
-    let (code, took, log) = terminate(served).await;
-    assert_eq!(code, Some(0), "exit after SIGTERM; stderr: {log}");
+    let Exited { status, took, log } = served.signal("-TERM").await;
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM; stderr: {log}");
     assert!(
         took < Duration::from_secs(3),
         "SIGTERM took {took:?} with idle clients"
@@ -516,15 +433,16 @@ async fn serve_uses_https_localhost_port_as_default_issuer_and_exits_0_on_sigter
 
 #[tokio::test]
 async fn serve_listens_on_an_ipv6_socket_address() {
-    let Some(addr) = free_port("[::1]") else {
+    if !ipv6_loopback_available() {
         eprintln!("IPv6 loopback unavailable: skipped");
         return;
-    };
+    }
     let file = temp_dir("serve6").join("clients.json");
     let secret = added_secret(&add_client(&file, "svc", &[]), "svc");
+    let served = serve(&serve_args(&file, "[::1]:0"));
+    let addr = served.addr;
     let listen = addr.to_string();
     assert!(listen.starts_with("[::1]:"), "{listen}");
-    let served = serve(&serve_args(&file, &listen), addr).await;
     let base = format!("https://[::1]:{}", addr.port());
     for proto in BOTH {
         let h = http(proto);
@@ -538,21 +456,20 @@ async fn serve_listens_on_an_ipv6_socket_address() {
             format!("https://localhost:{}", addr.port())
         );
     }
-    let (code, _, log) = terminate(served).await;
-    assert_eq!(code, Some(0), "{log}");
+    let Exited { status, log, .. } = served.signal("-TERM").await;
+    assert_eq!(status.code(), Some(0), "{log}");
 }
 
 #[tokio::test]
 async fn serve_exits_0_on_sigint_too() {
     let file = temp_dir("serve-int").join("clients.json");
     let secret = added_secret(&add_client(&file, "svc", &[]), "svc");
-    let addr = free_port("127.0.0.1").unwrap();
-    let served = serve(&serve_args(&file, &addr.to_string()), addr).await;
-    let base = format!("https://localhost:{}", addr.port());
+    let served = serve(&serve_args(&file, "127.0.0.1:0"));
+    let base = served.base.clone();
     let reply = http(Proto::H2).token_basic(&base, "svc", &secret, "").await;
     assert_eq!(reply.status, StatusCode::OK);
-    let (code, took, log) = signal(served, "-INT").await;
-    assert_eq!(code, Some(0), "exit after SIGINT; stderr: {log}");
+    let Exited { status, took, log } = served.signal("-INT").await;
+    assert_eq!(status.code(), Some(0), "exit after SIGINT; stderr: {log}");
     assert!(took < Duration::from_secs(3), "SIGINT took {took:?}");
 }
 
@@ -615,7 +532,7 @@ fn add_client_refuses_bad_scopes_and_never_clobbers_a_corrupt_file() {
 #[test]
 fn concurrent_add_client_runs_all_land_in_the_file() {
     let file = temp_dir("add-race").join("clients.json");
-    let children: Vec<(String, Child)> = (0..8)
+    let children: Vec<(String, std::process::Child)> = (0..8)
         .map(|i| {
             let id = format!("svc-{i}");
             let child = Command::new(BIN)
@@ -630,7 +547,8 @@ fn concurrent_add_client_runs_all_land_in_the_file() {
         .collect();
     let mut secrets = Vec::new();
     for (id, child) in children {
-        let output = wait_output(child, Duration::from_secs(20), &["add-client"]);
+        let output = support::child::wait_output(child, Duration::from_secs(20))
+            .expect("add-client exits within 20 s");
         secrets.push((id.clone(), added_secret(&output, &id)));
     }
     let registry = tollgate::auth::clients::ClientRegistry::load(&file).expect("a valid file");

@@ -2,14 +2,12 @@
 //! restarted (every token forgotten), client1 killed and restarted, and an `add-client` whose
 //! write cannot succeed.
 
-mod stack;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use http::{StatusCode, Version};
-use stack::{Env, Https};
-
-const HOUR: Duration = Duration::from_secs(3600);
+use http::StatusCode;
+use support::*;
 
 /// One observed answer: when (since the start of the run) and what.
 type Observation = (Duration, StatusCode, String);
@@ -17,15 +15,12 @@ type Observation = (Duration, StatusCode, String);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn auth_server_killed_under_load_client1_fails_closed_client2_never_fakes_success_and_all_recover_within_a_second(
 ) {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let port = auth.port();
-    let issuer = auth.issuer();
-    let client1 = env.start_client1(&issuer, Duration::from_secs(1)).await;
-    let client2 = env
-        .start_client2(&issuer, &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let auth = auth().await;
+    let addr = auth.addr;
+    let issuer = auth.issuer.clone();
+    let client1 = start_client1(&issuer, Duration::from_secs(1)).await;
+    let client2 = start_client2(&issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H2);
     assert_eq!(
         https.get(&client2.url("/call")).await.status,
         StatusCode::OK
@@ -34,19 +29,19 @@ async fn auth_server_killed_under_load_client1_fails_closed_client2_never_fakes_
     // Tokens issued now but shown to client1 only during the outage: it cannot have them cached.
     let mut unseen_tokens = Vec::new();
     for _ in 0..40 {
-        unseen_tokens.push(https.token(&issuer, "svc", &env.secret("svc")).await);
+        unseen_tokens.push(https.token(&auth, "svc").await);
     }
 
     let started = Instant::now();
     let run_for = Duration::from_millis(4500);
     let call_url = client2.url("/call");
     let caller = {
-        let https = Https::new(&env.ca, Version::HTTP_11);
+        let https = http(Proto::H1);
         tokio::spawn(async move {
             let mut seen: Vec<Observation> = Vec::new();
             while started.elapsed() < run_for {
                 let reply = https.get(&call_url).await;
-                seen.push((started.elapsed(), reply.status, reply.body));
+                seen.push((started.elapsed(), reply.status, reply.text()));
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             seen
@@ -66,15 +61,15 @@ async fn auth_server_killed_under_load_client1_fails_closed_client2_never_fakes_
             StatusCode::SERVICE_UNAVAILABLE,
             "an unvalidated token got {}: {}",
             reply.status,
-            reply.body
+            reply.text()
         );
     }
     tokio::time::sleep(Duration::from_millis(1500).saturating_sub(started.elapsed() - killed_at))
         .await;
 
-    let restarted = env.start_auth(port, HOUR).await;
+    let restarted = auth_on(rebind(addr).await).await;
     let back_at = started.elapsed();
-    let fresh = https.token(&issuer, "svc", &env.secret("svc")).await;
+    let fresh = https.token(&restarted, "svc").await;
     loop {
         let reply = https.get_bearer(&resource, &fresh).await;
         if reply.status == StatusCode::OK {
@@ -135,25 +130,22 @@ async fn auth_server_killed_under_load_client1_fails_closed_client2_never_fakes_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn client1_killed_and_restarted_client2_recovers_by_itself() {
-    let env = Env::new();
-    let auth = env.start_auth(0, HOUR).await;
-    let issuer = auth.issuer();
-    let client1 = env.start_client1(&issuer, Duration::from_secs(5)).await;
-    let client1_port = client1.port();
+    let auth = auth().await;
+    let issuer = auth.issuer.clone();
+    let client1 = start_client1(&issuer, Duration::from_secs(5)).await;
+    let client1_addr = client1.addr;
     let resource = client1.url("/api/resource");
-    let client2 = env.start_client2(&issuer, &resource).await;
-    let https = Https::new(&env.ca, Version::HTTP_11);
+    let client2 = start_client2(&issuer, &resource).await;
+    let https = http(Proto::H1);
     let call = client2.url("/call");
     assert_eq!(https.get(&call).await.status, StatusCode::OK);
 
     client1.stop().await.expect("client1 stops");
     let down = https.get(&call).await;
-    assert_eq!(down.status, StatusCode::BAD_GATEWAY, "{}", down.body);
-    assert!(serde_json::from_str::<serde_json::Value>(&down.body).is_ok());
+    assert_eq!(down.status, StatusCode::BAD_GATEWAY, "{}", down.text());
+    assert!(serde_json::from_slice::<serde_json::Value>(&down.body).is_ok());
 
-    let _client1 = env
-        .start_client1_at(client1_port, &issuer, Duration::from_secs(5))
-        .await;
+    let _client1 = start_client1_on(rebind(client1_addr).await, &issuer, Duration::from_secs(5));
     let back = Instant::now();
     loop {
         let reply = https.get(&call).await;
@@ -172,10 +164,10 @@ async fn client1_killed_and_restarted_client2_recovers_by_itself() {
 
 #[test]
 fn add_client_into_a_path_under_a_file_fails_clearly_and_touches_nothing() {
-    let env = Env::new();
-    let before = std::fs::read(&env.clients_file).expect("clients file");
+    let clients = Clients::register(&[client("svc", "read", false)]);
+    let before = std::fs::read(&clients.file).expect("clients file");
     // A parent "directory" that is a regular file: no permission can make that work.
-    let bogus = env.clients_file.join("clients.json");
+    let bogus = clients.file.join("clients.json");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_oauth-server"))
         .args(["add-client", "--id", "new", "--clients"])
         .arg(&bogus)
@@ -191,8 +183,5 @@ fn add_client_into_a_path_under_a_file_fails_clearly_and_touches_nothing() {
         stderr.contains("cannot") && stderr.contains("clients.json"),
         "unclear error: {stderr}"
     );
-    assert_eq!(
-        std::fs::read(&env.clients_file).expect("clients file"),
-        before
-    );
+    assert_eq!(std::fs::read(&clients.file).expect("clients file"), before);
 }

@@ -4,108 +4,50 @@
 //! The server runs as a child process, so the test's own sockets and the server's each stay
 //! well under the default limit of 1,024 open files.
 
-mod common;
+mod support;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{certs, http, temp_dir, Proto};
+use support::child::{Service, OAUTH_SERVER};
+use support::*;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tollgate::auth::clients_file::add_client;
 
-/// A release or debug `oauth-server` started for one test, killed on drop.
+/// A release or debug `oauth-server` on `127.0.0.1:0`, killed on drop.
 struct ChildServer {
-    child: Child,
-    addr: SocketAddr,
-    base: String,
-    secrets: Vec<(String, String)>,
+    service: Service,
+    clients: Clients,
 }
 
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for ChildServer {
+    type Target = Service;
+    fn deref(&self) -> &Service {
+        &self.service
     }
 }
 
 impl ChildServer {
-    async fn start(clients: &[&str], extra_args: &[&str]) -> ChildServer {
-        let dir = temp_dir("flood");
-        let file = dir.join("clients.json");
-        let secrets = clients
-            .iter()
-            .map(|id| {
-                let secret = add_client(
-                    &file,
-                    &tollgate::auth::clients_file::Registration::new(
-                        *id,
-                        vec!["read".into()],
-                        false,
-                    ),
-                )
-                .expect("add client");
-                (id.to_string(), secret.expose().to_owned())
-            })
-            .collect();
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe port");
-            probe.local_addr().expect("probe addr").port()
-        };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let child = Command::new(env!("CARGO_BIN_EXE_oauth-server"))
-            .arg("serve")
-            .args(["--listen", &addr.to_string()])
-            .arg("--cert")
+    fn start(ids: &[&str], extra_args: &[&str]) -> ChildServer {
+        let specs: Vec<ClientSpec> = ids.iter().map(|id| client(id, "read", false)).collect();
+        let clients = Clients::register(&specs);
+        let mut command = Command::new(OAUTH_SERVER);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--cert"])
             .arg(certs().cert())
             .arg("--key")
             .arg(certs().key())
             .arg("--clients")
-            .arg(&file)
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start oauth-server");
-        let server = ChildServer {
-            child,
-            addr,
-            base: format!("https://localhost:{port}"),
-            secrets,
-        };
-        let client = http(Proto::H1);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = format!("{}/healthz", server.base);
-            if let Ok(reply) = client.try_send(get(&url)).await {
-                if reply.status.is_success() {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "oauth-server did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            .arg(&clients.file)
+            .args(extra_args);
+        ChildServer {
+            service: Service::start(command),
+            clients,
         }
-        server
     }
 
     fn secret(&self, id: &str) -> &str {
-        &self
-            .secrets
-            .iter()
-            .find(|(i, _)| i == id)
-            .expect("known client")
-            .1
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+        self.clients.secret(id)
     }
 }
 
@@ -118,14 +60,12 @@ fn get(url: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_half_sent_requests_do_not_stop_a_new_client_getting_a_token_within_a_second()
 {
-    let server = ChildServer::start(&["svc"], &[]).await;
+    let server = ChildServer::start(&["svc"], &[]);
     let mut held = Vec::new();
     let addr = server.addr;
     for batch in 0..10 {
         let opened = futures_join_all((0..50).map(|_| async move {
-            let mut tls = common::raw_tls(addr, &[b"http/1.1"])
-                .await
-                .expect("TLS connection");
+            let mut tls = raw_tls(addr, &[b"http/1.1"]).await.expect("TLS connection");
             tls.write_all(b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\nContent-Ty")
                 .await
                 .expect("half a request");
@@ -150,7 +90,7 @@ async fn five_hundred_half_sent_requests_do_not_stop_a_new_client_getting_a_toke
     );
 
     // The head timeout (5 s) frees the slow clients' connections.
-    let closed_in = common::time_until_closed(&mut held[0], Duration::from_secs(10)).await;
+    let closed_in = time_until_closed(&mut held[0], Duration::from_secs(10)).await;
     assert!(
         closed_in.is_some_and(|t| t < Duration::from_secs(8)),
         "a half-sent request was held for {closed_in:?}"
@@ -159,7 +99,7 @@ async fn five_hundred_half_sent_requests_do_not_stop_a_new_client_getting_a_toke
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_beyond_the_cap_is_queued_with_bounded_memory_and_the_server_recovers() {
-    let server = ChildServer::start(&["svc"], &["--max-connections", "64"]).await;
+    let server = ChildServer::start(&["svc"], &["--max-connections", "64"]);
     let rss_before = server.rss_kib();
     let mut flood = Vec::new();
     for _ in 0..400 {
@@ -203,7 +143,7 @@ async fn a_connection_flood_beyond_the_cap_is_queued_with_bounded_memory_and_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_and_the_victim_recovers_within_30s(
 ) {
-    let server = ChildServer::start(&["victim", "bystander"], &[]).await;
+    let server = ChildServer::start(&["victim", "bystander"], &[]);
     let attack_for = Duration::from_secs(6);
     let attackers: Vec<_> = (0..4)
         .map(|_| {

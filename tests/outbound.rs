@@ -1,7 +1,7 @@
 //! The outgoing HTTPS client: it trusts only the CA it is given, and a pooled connection the
 //! peer closed under a request is retried once on a fresh connection.
 
-mod stack;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
-use stack::Env;
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tollgate::http::{Outbound, OutboundError};
 
@@ -35,14 +35,13 @@ async fn read_head<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_connection_closed_under_a_request_is_retried_on_a_fresh_one() {
-    let env = Env::new();
     // A server that answers the first request of each connection, keeps the connection, and
     // closes it without answering when a second request arrives: what a restarted peer's
     // stale keep-alive connection looks like to the client.
-    let mut tls = (*env.tls).clone();
+    let mut tls = (*certs().server_tls()).clone();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = loopback().await;
     let port = listener.local_addr().unwrap().port();
     let connections = Arc::new(AtomicUsize::new(0));
     let counted = connections.clone();
@@ -69,7 +68,7 @@ async fn a_pooled_connection_closed_under_a_request_is_retried_on_a_fresh_one() 
         }
     });
 
-    let outbound = env.outbound();
+    let outbound = support::servers::outbound();
     let url = format!("https://localhost:{port}/");
     for _ in 0..3 {
         let answer = tokio::time::timeout(Duration::from_secs(5), outbound.send(get(&url)))
@@ -91,10 +90,14 @@ async fn a_pooled_connection_closed_under_a_request_is_retried_on_a_fresh_one() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_certified_by_another_ca_is_refused() {
-    let ours = Env::new();
-    let theirs = Env::new();
-    let auth = theirs.start_auth(0, Duration::from_secs(60)).await;
-    let outbound = Outbound::new(&ours.ca).unwrap();
+    // This binary's CA is ours; the server's certificate comes from another.
+    let theirs = Certs::generate("their-certs");
+    let auth = start_auth(AuthOptions {
+        certs: Some(theirs.clone()),
+        ..AuthOptions::default()
+    })
+    .await;
+    let outbound = Outbound::new(&certs().ca()).unwrap();
     let error = outbound
         .send(get(&auth.url("/healthz")))
         .await
@@ -104,8 +107,8 @@ async fn a_server_certified_by_another_ca_is_refused() {
         "{error}"
     );
     // The same server is fine for a client that trusts its CA.
-    let answer = theirs
-        .outbound()
+    let answer = Outbound::new(&theirs.ca())
+        .unwrap()
         .send(get(&auth.url("/healthz")))
         .await
         .unwrap();
@@ -114,15 +117,11 @@ async fn a_server_certified_by_another_ca_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_an_unreachable_error_quickly() {
-    let env = Env::new();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Bound but not listening: the connection is refused, and no one else can take the port.
+    let reserved = Reserved::new();
     let started = std::time::Instant::now();
-    let error = env
-        .outbound()
-        .send(get(&format!("https://localhost:{port}/")))
+    let error = support::servers::outbound()
+        .send(get(&format!("https://localhost:{}/", reserved.port())))
         .await
         .unwrap_err();
     assert!(error.is_unreachable(), "{error}");

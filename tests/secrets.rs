@@ -1,47 +1,44 @@
 //! No client secret and no access token may appear in a log line or in `Debug` output.
 //! One test in this file: log capture is process-wide.
 
-mod stack;
+mod support;
 
 use std::time::Duration;
 
-use http::{Method, StatusCode, Version};
-use stack::{Env, Https};
+use http::{Method, StatusCode};
+use support::*;
 use tollgate::client::TokenClientConfig;
 use tollgate::resource::GuardConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_or_token_appears_in_logs_or_debug_output() {
     tollgate::access_log::start_capture();
-    let env = Env::new();
-    let auth = env.start_auth(0, Duration::from_secs(3600)).await;
-    let client1 = env
-        .start_client1(&auth.issuer(), Duration::from_secs(30))
-        .await;
-    let client2 = env
-        .start_client2(&auth.issuer(), &client1.url("/api/resource"))
-        .await;
-    let https = Https::new(&env.ca, Version::HTTP_2);
+    let auth = auth().await;
+    let clients = auth.clients.clone();
+    let client1 = start_client1(&auth.issuer, Duration::from_secs(30)).await;
+    let client2 = start_client2(&auth.issuer, &client1.url("/api/resource")).await;
+    let https = http(Proto::H2);
 
     // The happy path, a token in a query string, a revoked token, and the error paths that log.
     assert_eq!(
         https.get(&client2.url("/call")).await.status,
         StatusCode::OK
     );
-    let token = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let token = https.token(&auth, "svc").await;
     let url = client1.url("/api/resource");
     assert_eq!(https.get_bearer(&url, &token).await.status, StatusCode::OK);
     let in_query = format!("{url}?access_token={token}");
     assert_eq!(https.get(&in_query).await.status, StatusCode::UNAUTHORIZED);
     let managed = client2.service.client().token().await.unwrap();
-    https
-        .revoke(&auth.issuer(), "svc", &env.secret("svc"), &token)
-        .await;
-    let bad_basic = stack::basic("c2", &tollgate::secret::SecretString::new("wrong".into()));
+    assert_eq!(
+        https.revoke(&auth, "svc", &token).await.status,
+        StatusCode::OK
+    );
+    let bad_basic = basic("c2", "wrong");
     let reply = https
-        .send(
+        .request(
             Method::POST,
-            &format!("{}/oauth/token", auth.issuer()),
+            &format!("{}/oauth/token", auth.issuer),
             &[
                 ("authorization", &bad_basic),
                 ("content-type", "application/x-www-form-urlencoded"),
@@ -50,7 +47,7 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    let fresh = https.token(&auth.issuer(), "svc", &env.secret("svc")).await;
+    let fresh = https.token(&auth, "svc").await;
     auth.stop().await.unwrap();
     assert_eq!(
         https.get_bearer(&url, &fresh).await.status,
@@ -68,12 +65,12 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
         format!("{:?}", client2.service),
         format!("{:?}", client2.service.client()),
         format!("{:?}", client1.service.guard()),
-        format!("{:?}", GuardConfig::new("rs", env.secret("rs"))),
+        format!("{:?}", GuardConfig::new("rs", clients.secret_string("rs"))),
         format!(
             "{:?}",
             TokenClientConfig {
                 client_id: "c2".into(),
-                client_secret: env.secret("c2"),
+                client_secret: clients.secret_string("c2"),
                 scope: None,
             }
         ),
@@ -82,11 +79,7 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
     .concat();
     assert!(debug.contains("TokenGuard") && debug.contains("[redacted]"));
 
-    let mut secrets: Vec<String> = env
-        .secrets
-        .values()
-        .map(|s| s.expose().to_owned())
-        .collect();
+    let mut secrets: Vec<String> = clients.secrets.values().cloned().collect();
     secrets.extend([token, fresh, managed.expose().to_owned()]);
     for secret in &secrets {
         assert!(

@@ -1,0 +1,39 @@
+//! The one harness of the integration tests (`mod support;` in each test file).
+//!
+//! - [`certs`]: the test binary's certificates, made once; fresh temporary directories.
+//! - [`https`]: the one test [`Client`] (HTTPS over HTTP/1.1 or HTTP/2, or straight into
+//!   `AuthServer::respond`), the one [`Reply`], `basic()`.
+//! - [`servers`]: in-process services on listeners the test binds: the authorization server,
+//!   client1, client2, and any `Handler` on the library's TLS stack.
+//! - [`child`]: the binaries as child processes, with the address they bound read from their
+//!   log, stderr kept for inspection, killed on drop.
+//! - [`raw`]: raw TLS and hand-written HTTP/1.1.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
+
+pub mod certs;
+pub mod child;
+pub mod https;
+pub mod raw;
+pub mod servers;
+
+use std::time::Duration;
+
+pub use certs::{certs, temp_dir, Certs};
+pub use https::{
+    basic, basic_raw, both, http, http_from, http_trusting, Client, Proto, Reply, BOTH,
+};
+pub use raw::{
+    h1_get_status, raw_tls, raw_tls_with, raw_tls_with_ca, read_h1_response, time_until_closed,
+    write_all,
+};
+pub use servers::{
+    auth, auth_on, client, default_clients, limits, loopback, rebind, start_auth, start_client1,
+    start_client1_on, start_client2, start_handler, Auth, AuthOptions, ClientSpec, Clients,
+    Reserved, Running,
+};
+
+/// The longest any single step of a test (one request, one stop) may take before the test
+/// fails instead of hanging.
+pub const STEP: Duration = Duration::from_secs(15);
