@@ -19,8 +19,8 @@
 mod authenticate;
 pub mod clients;
 pub mod clients_file;
-pub mod credentials;
-pub mod error;
+mod credentials;
+mod error;
 mod introspect;
 mod metadata;
 mod revoke;

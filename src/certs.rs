@@ -4,9 +4,8 @@
 //! valid for `localhost`, `127.0.0.1` and `::1`; clients trust `ca.pem` alone. Existing files are
 //! never overwritten unless asked (`force`), and nothing is written if any of them exists.
 //! Private keys are written with mode 0600. Does not own: loading certificates for serving (see
-//! [`crate::http::server_tls_config`]).
+//! the transport's `server_tls_config`).
 
-use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -21,30 +20,18 @@ pub const CERT_FILE: &str = "server.pem";
 pub const KEY_FILE: &str = "server.key";
 
 /// Why certificates were not written.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum GenCertsError {
+    #[error(
+        "{} already exists; nothing was written (use --force to replace the certificates)",
+        .0.display()
+    )]
     Exists(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    Rcgen(rcgen::Error),
+    #[error("cannot make a certificate: {0}")]
+    Rcgen(#[source] rcgen::Error),
 }
-
-impl fmt::Display for GenCertsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GenCertsError::Exists(path) => write!(
-                f,
-                "{} already exists; nothing was written (use --force to replace the certificates)",
-                path.display()
-            ),
-            GenCertsError::Io { path, source } => {
-                write!(f, "cannot write {}: {source}", path.display())
-            }
-            GenCertsError::Rcgen(e) => write!(f, "cannot make a certificate: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for GenCertsError {}
 
 /// Whether all three files are already in `dir`.
 pub fn exist(dir: &Path) -> bool {

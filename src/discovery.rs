@@ -9,7 +9,6 @@
 //! document's shape or URL (see [`crate::oauth::metadata`]), the HTTPS client (see
 //! [`crate::http::outbound`]) or what the endpoints are used for.
 
-use std::fmt;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -34,17 +33,25 @@ pub struct Metadata {
 }
 
 /// Why discovery did not give endpoints.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// The configured issuer is not an absolute `https` URL without query or fragment.
+    #[error("the authorization server {0:?} is not an absolute https URL without query")]
     BadIssuer(String),
     /// The server could not be reached; worth retrying.
-    Unreachable(OutboundError),
+    #[error("authorization server metadata: {0}")]
+    Unreachable(#[source] OutboundError),
     /// The server answered with a status other than 200; worth retrying (it may be starting).
+    #[error("{url} answered with status {status}")]
     Status { url: String, status: u16 },
     /// The metadata names another issuer: this is not the server we were told to trust.
+    #[error(
+        "the authorization server's metadata names issuer {found:?}, but {expected:?} was \
+         configured; they must match exactly (RFC 8414 §3.3): check --auth-server"
+    )]
     IssuerMismatch { expected: String, found: String },
     /// The metadata is not usable (not JSON, or an endpoint missing or not `https`).
+    #[error("{url} is not usable metadata: {detail}")]
     Invalid { url: String, detail: String },
 }
 
@@ -57,38 +64,6 @@ impl DiscoveryError {
                 | DiscoveryError::IssuerMismatch { .. }
                 | DiscoveryError::Invalid { .. }
         )
-    }
-}
-
-impl fmt::Display for DiscoveryError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DiscoveryError::BadIssuer(issuer) => write!(
-                f,
-                "the authorization server {issuer:?} is not an absolute https URL without query"
-            ),
-            DiscoveryError::Unreachable(e) => write!(f, "authorization server metadata: {e}"),
-            DiscoveryError::Status { url, status } => {
-                write!(f, "{url} answered with status {status}")
-            }
-            DiscoveryError::IssuerMismatch { expected, found } => write!(
-                f,
-                "the authorization server's metadata names issuer {found:?}, but {expected:?} \
-                 was configured; they must match exactly (RFC 8414 §3.3): check --auth-server"
-            ),
-            DiscoveryError::Invalid { url, detail } => {
-                write!(f, "{url} is not usable metadata: {detail}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for DiscoveryError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DiscoveryError::Unreachable(e) => Some(e),
-            _ => None,
-        }
     }
 }
 

@@ -33,27 +33,18 @@ impl fmt::Debug for Form {
 }
 
 /// Why a form body was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
     /// A `%` not followed by two hexadecimal digits.
+    #[error("malformed percent-encoding")]
     BadPercentEncoding,
     /// The decoded bytes are not UTF-8.
+    #[error("parameters are not valid UTF-8")]
     NotUtf8,
     /// The named parameter appears more than once.
+    #[error("parameter {0:?} is repeated")]
     Repeated(String),
 }
-
-impl fmt::Display for FormError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FormError::BadPercentEncoding => f.write_str("malformed percent-encoding"),
-            FormError::NotUtf8 => f.write_str("parameters are not valid UTF-8"),
-            FormError::Repeated(name) => write!(f, "parameter {name:?} is repeated"),
-        }
-    }
-}
-
-impl std::error::Error for FormError {}
 
 /// The longest parameter name echoed back in an error message.
 const MAX_ECHOED_NAME: usize = 40;

@@ -11,6 +11,7 @@
 //!   form-urlencoded before base64): [`basic`];
 //! - the scope grammar (RFC 6749 §3.3): [`scope`];
 //! - the authorization server metadata document (RFC 8414) and its URL: [`metadata`];
+//! - the form POST a client sends to the token and introspection endpoints: [`request`];
 //! - the wall clock in the whole seconds OAuth messages use: [`unix_now`].
 //!
 //! Does not own: any endpoint's behaviour, sockets or TLS (see [`crate::http`]).
@@ -18,6 +19,7 @@
 pub mod basic;
 mod errors;
 pub mod metadata;
+pub mod request;
 pub mod scope;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -28,6 +30,7 @@ pub use errors::{
     status_error,
 };
 pub use metadata::{metadata_url, ServerMetadata};
+pub use request::{form_post, UnsendableCredentials};
 
 /// The token endpoint (RFC 6749 §3.2).
 pub const TOKEN_PATH: &str = "/oauth/token";

@@ -16,16 +16,9 @@ use zeroize::Zeroize;
 pub const SECRET_BYTES: usize = 32;
 
 /// The OS random source failed; nothing secret can be made without it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the operating system's random number source failed")]
 pub struct RandomUnavailable;
-
-impl fmt::Display for RandomUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the operating system's random number source failed")
-    }
-}
-
-impl std::error::Error for RandomUnavailable {}
 
 /// A new 256-bit random value, base64url-encoded without padding (43 characters).
 pub fn random_secret() -> Result<SecretString, RandomUnavailable> {

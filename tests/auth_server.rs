@@ -817,24 +817,55 @@ async fn repeated_wrong_secrets_lock_the_client_id_out_with_an_escalating_retry_
         .await;
     assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(reply.header("retry-after").is_some());
+}
+
+/// The escalation and the end of a lockout, on tokio's paused clock through
+/// `AuthServer::respond` (the throttle runs on tokio's clock): no real waiting.
+#[tokio::test(start_paused = true)]
+async fn lockouts_escalate_with_each_failure_after_one_and_end_after_the_advertised_wait() {
+    let clients = Clients::shared();
+    let registry = tollgate::auth::clients::ClientRegistry::load(&clients.file).unwrap();
+    let server = std::sync::Arc::new(tollgate::auth::AuthServer::new(
+        registry,
+        tollgate::auth::AuthConfig::new("https://localhost:1"),
+    ));
+    let h = Client::direct(&server);
+    let base = "https://localhost:1";
+    let retry_after = |reply: &Reply| -> u64 {
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            reply.text()
+        );
+        reply.header("retry-after").unwrap().parse().unwrap()
+    };
+    let mut first_wait = None;
+    for _ in 0..8 {
+        let reply = h.token_basic(base, "svc", "guess", "").await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            first_wait = Some(retry_after(&reply));
+            break;
+        }
+    }
+    let first_wait = first_wait.expect("locked out within 8 failures");
 
     // Once the lockout passes, one more failure locks it out for longer.
-    tokio::time::sleep(Duration::from_millis(first_wait * 1000 + 100)).await;
-    let reply = h.token_basic(&server.base, "svc", "guess", "").await;
+    tokio::time::advance(Duration::from_millis(first_wait * 1000 + 100)).await;
+    let reply = h.token_basic(base, "svc", "guess", "").await;
     assert_invalid_client(&reply, true, "after the first lockout");
-    let reply = h.token_basic(&server.base, "svc", "guess", "").await;
-    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
-    let second_wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    let second_wait = retry_after(&h.token_basic(base, "svc", "guess", "").await);
     assert!(
         second_wait > first_wait && second_wait <= 15,
         "Retry-After went from {first_wait} to {second_wait}"
     );
-
-    // When the failures stop, the right secret works again after the advertised wait.
-    tokio::time::sleep(Duration::from_millis(second_wait * 1000 + 100)).await;
-    let reply = h
-        .token_basic(&server.base, "svc", server.secret("svc"), "")
-        .await;
+    // Just before the advertised time the right secret is still refused ...
+    tokio::time::advance(Duration::from_millis(second_wait * 1000 - 100)).await;
+    let reply = h.token_basic(base, "svc", clients.secret("svc"), "").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    // ... and once it has passed, it works again.
+    tokio::time::advance(Duration::from_millis(200)).await;
+    let reply = h.token_basic(base, "svc", clients.secret("svc"), "").await;
     assert_token_response(&reply, "read write");
 }
 

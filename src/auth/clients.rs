@@ -42,16 +42,9 @@ pub enum Verdict<'a> {
 }
 
 /// Two clients with one id: the registry cannot tell them apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("client_id {0:?} appears more than once")]
 pub struct DuplicateClient(pub String);
-
-impl std::fmt::Display for DuplicateClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "client_id {:?} appears more than once", self.0)
-    }
-}
-
-impl std::error::Error for DuplicateClient {}
 
 impl ClientRegistry {
     pub fn from_clients(clients: Vec<Client>) -> Result<Self, DuplicateClient> {

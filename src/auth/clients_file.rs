@@ -12,7 +12,6 @@
 //!                  "scope": "read write", "introspect": false } ] }
 //! ```
 
-use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -114,20 +113,24 @@ fn render_clients_file(clients: &[Client]) -> String {
 }
 
 /// Problems with the clients file, each naming the file and what went wrong.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientsFileError {
+    #[error("cannot {action} {}: {source}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
         source: io::Error,
     },
+    /// The text is not a valid clients file (before we know which file it was).
+    #[error("{0}")]
     Invalid(String),
-    InFile {
-        path: PathBuf,
-        detail: String,
-    },
+    #[error("clients file {}: {detail}", path.display())]
+    InFile { path: PathBuf, detail: String },
+    /// What `add-client` was asked to register cannot be registered.
+    #[error("{0}")]
     BadArgument(String),
-    Random(secret::RandomUnavailable),
+    #[error(transparent)]
+    Random(#[from] secret::RandomUnavailable),
 }
 
 impl ClientsFileError {
@@ -138,34 +141,6 @@ impl ClientsFileError {
                 detail,
             },
             other => other,
-        }
-    }
-}
-
-impl fmt::Display for ClientsFileError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClientsFileError::Io {
-                path,
-                action,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
-            ClientsFileError::Invalid(detail) => f.write_str(detail),
-            ClientsFileError::InFile { path, detail } => {
-                write!(f, "clients file {}: {detail}", path.display())
-            }
-            ClientsFileError::BadArgument(detail) => f.write_str(detail),
-            ClientsFileError::Random(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ClientsFileError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ClientsFileError::Io { source, .. } => Some(source),
-            ClientsFileError::Random(e) => Some(e),
-            _ => None,
         }
     }
 }

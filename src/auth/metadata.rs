@@ -11,6 +11,7 @@ use super::clients::ClientRegistry;
 use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::http::Body;
+use crate::oauth::metadata::StringList;
 use crate::oauth::{ServerMetadata, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// The client authentication methods of every endpoint.
@@ -18,18 +19,17 @@ const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 /// The metadata document of `issuer`, as JSON.
 pub(super) fn render(issuer: &str, registry: &ClientRegistry) -> Bytes {
-    let methods = || AUTH_METHODS.map(String::from).to_vec();
     let metadata = ServerMetadata {
         issuer: issuer.to_owned(),
         token_endpoint: Some(format!("{issuer}{TOKEN_PATH}")),
         introspection_endpoint: Some(format!("{issuer}{INTROSPECT_PATH}")),
         revocation_endpoint: Some(format!("{issuer}{REVOKE_PATH}")),
-        response_types_supported: Vec::new(),
-        grant_types_supported: vec!["client_credentials".into()],
-        token_endpoint_auth_methods_supported: methods(),
-        introspection_endpoint_auth_methods_supported: methods(),
-        revocation_endpoint_auth_methods_supported: methods(),
-        scopes_supported: registry.all_scopes(),
+        response_types_supported: StringList::default(),
+        grant_types_supported: ["client_credentials"].into(),
+        token_endpoint_auth_methods_supported: AUTH_METHODS.into(),
+        introspection_endpoint_auth_methods_supported: AUTH_METHODS.into(),
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS.into(),
+        scopes_supported: StringList(registry.all_scopes()),
     };
     Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default())
 }

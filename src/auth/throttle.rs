@@ -103,15 +103,9 @@ impl Throttle {
     }
 
     /// Keys currently remembered.
-    pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |m| m.len()))
-            .sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub(crate) fn len(&self) -> usize {
+        let shards = self.shards.iter().filter_map(|s| s.lock().ok());
+        shards.map(|map| map.len()).sum()
     }
 
     /// `Err(wait)` while `raw_key` is locked out.

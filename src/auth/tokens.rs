@@ -35,16 +35,9 @@ pub struct TokenRecord {
 }
 
 /// The store failed (a shared store's engine is down): answer 503, never guess.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("token store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
-
-impl std::fmt::Display for StoreUnavailable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "token store unavailable: {}", self.0)
-    }
-}
-
-impl std::error::Error for StoreUnavailable {}
 
 /// Where issued tokens live. Implementations must be safe under concurrency and must treat a
 /// record whose `exp` is not after `now` as absent.

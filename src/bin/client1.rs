@@ -10,13 +10,11 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{BoxError, Flags, ServiceFlags, LIMIT_FLAGS_HELP, SECRET_ENV};
+use common::{BoxError, Flags, ServiceFlags};
 use tollgate::app::ResourceService;
 use tollgate::oauth::scope::parse_scope_list;
 use tollgate::resource::{GuardConfig, TokenGuard, MAX_CACHE_TTL};
@@ -24,22 +22,14 @@ use tollgate::resource::{GuardConfig, TokenGuard, MAX_CACHE_TTL};
 const USAGE: &str = "usage:
   client1 [--listen ADDR] [--cert FILE] [--key FILE] --auth-server URL --ca FILE --client-id ID
           [--cache-ttl SECS] [--required-scope SCOPE] [--client-secret-file FILE] [limit flags]
-the client secret comes from OAUTH_CLIENT_SECRET or --client-secret-file (not both)
 defaults: --listen 127.0.0.1:5004 --cert certs/server.pem --key certs/server.key
-          --cache-ttl 30 (at most 30) --required-scope read
-limit flags:";
+          --cache-ttl 30 (at most 30) --required-scope read";
 
 fn main() -> ExitCode {
-    common::main("client1", &format!("{USAGE}\n{LIMIT_FLAGS_HELP}"), run)
+    common::service_main("client1", USAGE, 5004, run)
 }
 
-fn run(args: Vec<OsString>) -> Result<(), BoxError> {
-    let mut flags = Flags::parse(args, &[])?;
-    let service = ServiceFlags::take(
-        &mut flags,
-        SocketAddr::from(([127, 0, 0, 1], 5004)),
-        std::env::var_os(SECRET_ENV),
-    )?;
+fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
     let cache_ttl: u64 = flags
         .parsed("--cache-ttl", "a whole number of seconds")?
         .unwrap_or(MAX_CACHE_TTL.as_secs());

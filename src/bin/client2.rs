@@ -10,35 +10,25 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::ffi::OsString;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use ::http::Uri;
-use common::{BoxError, Flags, ServiceFlags, LIMIT_FLAGS_HELP, SECRET_ENV};
+use common::{BoxError, Flags, ServiceFlags};
 use tollgate::app::CallerService;
 use tollgate::client::{TokenClient, TokenClientConfig};
 
 const USAGE: &str = "usage:
   client2 [--listen ADDR] [--cert FILE] [--key FILE] --auth-server URL --ca FILE --client-id ID
           --resource URL [--scope SCOPE] [--client-secret-file FILE] [limit flags]
-the client secret comes from OAUTH_CLIENT_SECRET or --client-secret-file (not both)
 defaults: --listen 127.0.0.1:5005 --cert certs/server.pem --key certs/server.key
-          no --scope: the token carries all the client's scopes
-limit flags:";
+          no --scope: the token carries all the client's scopes";
 
 fn main() -> ExitCode {
-    common::main("client2", &format!("{USAGE}\n{LIMIT_FLAGS_HELP}"), run)
+    common::service_main("client2", USAGE, 5005, run)
 }
 
-fn run(args: Vec<OsString>) -> Result<(), BoxError> {
-    let mut flags = Flags::parse(args, &[])?;
-    let service = ServiceFlags::take(
-        &mut flags,
-        SocketAddr::from(([127, 0, 0, 1], 5005)),
-        std::env::var_os(SECRET_ENV),
-    )?;
+fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
     let resource = flags
         .value("--resource")?
         .ok_or("--resource URL (the full URL to call) is required")?;

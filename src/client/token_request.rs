@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Request, StatusCode};
-use http_body_util::Full;
+use http::header::WWW_AUTHENTICATE;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use tokio::time::Instant;
 
@@ -21,6 +20,7 @@ use super::{schedule, Token, TokenClient, TokenError, MAX_LIFETIME_SECS};
 use crate::discovery::DiscoveryError;
 use crate::form::encode_form_component;
 use crate::http::Answer;
+use crate::oauth::form_post;
 use crate::secret::SecretString;
 
 impl TokenClient {
@@ -42,23 +42,12 @@ impl TokenClient {
             form.push_str("&scope=");
             form.push_str(&encode_form_component(scope));
         }
-        let mut request = Request::new(Full::new(Bytes::from(form)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = metadata.token_endpoint.clone();
-        let headers = request.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        let mut basic = HeaderValue::from_str(self.inner.basic.expose()).map_err(|_| {
-            TokenError::Misconfigured("the client id cannot be sent in a header".into())
-        })?;
-        basic.set_sensitive(true);
-        headers.insert(AUTHORIZATION, basic);
+        let request = form_post(
+            metadata.token_endpoint.clone(),
+            Bytes::from(form),
+            &self.inner.basic,
+        )
+        .map_err(|e| TokenError::Misconfigured(e.to_string()))?;
 
         let requested_at = Instant::now();
         self.inner.token_requests.fetch_add(1, Ordering::Relaxed);

@@ -9,25 +9,16 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 
 /// Why a body could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// Larger than the limit (a request: answer 413).
+    #[error("the body is larger than allowed")]
     TooLarge,
     /// The peer broke off or sent a malformed body (a request: answer 400); the text says how,
     /// and never holds body bytes.
+    #[error("the body broke off: {0}")]
     Unreadable(String),
 }
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BodyError::TooLarge => f.write_str("the body is larger than allowed"),
-            BodyError::Unreadable(detail) => write!(f, "the body broke off: {detail}"),
-        }
-    }
-}
-
-impl std::error::Error for BodyError {}
 
 /// Reads all of `body`, at most `limit` bytes.
 pub async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, BodyError>

@@ -78,15 +78,19 @@ impl fmt::Debug for Answer {
 }
 
 /// Why a request got no usable answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     /// No connection could be made or kept (refused, reset, TLS failure, name not resolved).
+    #[error("{target} is unreachable: {detail}")]
     Unreachable { target: String, detail: String },
     /// The time for the whole request ran out.
+    #[error("{target} did not answer within {REQUEST_TIMEOUT:?}")]
     TimedOut { target: String },
     /// The answer's body was larger than allowed.
+    #[error("{target} answered with a body over {MAX_RESPONSE_BYTES} bytes")]
     TooLarge { target: String },
     /// The request could not be made (a URL that is not absolute `https`, for example).
+    #[error("invalid request: {0}")]
     InvalidRequest(String),
 }
 
@@ -100,28 +104,6 @@ impl OutboundError {
         )
     }
 }
-
-impl fmt::Display for OutboundError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OutboundError::Unreachable { target, detail } => {
-                write!(f, "{target} is unreachable: {detail}")
-            }
-            OutboundError::TimedOut { target } => {
-                write!(f, "{target} did not answer within {REQUEST_TIMEOUT:?}")
-            }
-            OutboundError::TooLarge { target } => {
-                write!(
-                    f,
-                    "{target} answered with a body over {MAX_RESPONSE_BYTES} bytes"
-                )
-            }
-            OutboundError::InvalidRequest(detail) => write!(f, "invalid request: {detail}"),
-        }
-    }
-}
-
-impl StdError for OutboundError {}
 
 impl Outbound {
     /// A client trusting only the certificate(s) in the PEM file `ca_path`.

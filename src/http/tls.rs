@@ -5,7 +5,6 @@
 //! (TLS 1.3 and 1.2, trusting exactly the CA certificates it is given, never the system's or a
 //! "danger" verifier). Does not own: sockets or handshakes (`server`, [`super::outbound`]).
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,39 +12,20 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Why a TLS configuration could not be made, naming the file concerned.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     /// The file could not be read or holds no valid PEM of the wanted kind.
+    #[error("cannot read {path}: {source}")]
     Read { path: String, source: pem::Error },
     /// The file holds no certificate.
+    #[error("{path} holds no PEM certificate")]
     NoCertificate { path: String },
     /// A CA certificate that cannot be a trust anchor.
+    #[error("{path} holds an unusable CA certificate: {detail}")]
     BadCertificate { path: String, detail: String },
     /// rustls refused the configuration (a key that does not match its certificate, say).
-    Rustls(rustls::Error),
-}
-
-impl fmt::Display for TlsSetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TlsSetupError::Read { path, source } => write!(f, "cannot read {path}: {source}"),
-            TlsSetupError::NoCertificate { path } => write!(f, "{path} holds no PEM certificate"),
-            TlsSetupError::BadCertificate { path, detail } => {
-                write!(f, "{path} holds an unusable CA certificate: {detail}")
-            }
-            TlsSetupError::Rustls(e) => write!(f, "TLS configuration refused: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for TlsSetupError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TlsSetupError::Read { source, .. } => Some(source),
-            TlsSetupError::Rustls(e) => Some(e),
-            TlsSetupError::NoCertificate { .. } | TlsSetupError::BadCertificate { .. } => None,
-        }
-    }
+    #[error("TLS configuration refused: {0}")]
+    Rustls(#[source] rustls::Error),
 }
 
 /// The crypto provider of every TLS configuration in tollgate: ring, chosen explicitly so that

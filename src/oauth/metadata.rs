@@ -4,8 +4,6 @@
 //! [`metadata_url`] (RFC 8414 §3.1: the well-known path goes between the host and any path of
 //! the issuer). Does not own: fetching or trusting the document (see [`crate::discovery`]).
 
-use std::fmt;
-
 use http::Uri;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -13,61 +11,55 @@ use super::METADATA_PATH;
 
 /// The members of an RFC 8414 document that tollgate writes or reads. Reading ignores members
 /// it does not know, and list members that are not lists of strings, since a foreign server's
-/// extras are none of our business; the members discovery needs are checked there.
+/// extras are none of our business; the members discovery needs are checked there. Every
+/// member but `issuer` may be missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ServerMetadata {
     pub issuer: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub response_types_supported: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub grant_types_supported: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub introspection_endpoint_auth_methods_supported: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub revocation_endpoint_auth_methods_supported: Vec<String>,
-    #[serde(default, deserialize_with = "lenient_list")]
-    pub scopes_supported: Vec<String>,
+    pub response_types_supported: StringList,
+    pub grant_types_supported: StringList,
+    pub token_endpoint_auth_methods_supported: StringList,
+    pub introspection_endpoint_auth_methods_supported: StringList,
+    pub revocation_endpoint_auth_methods_supported: StringList,
+    pub scopes_supported: StringList,
 }
 
-/// A list of strings, or empty for anything else (null, a string, a list with other items).
-fn lenient_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    let value = serde_json::Value::deserialize(deserializer)?;
-    let items = match value {
-        serde_json::Value::Array(items) => items,
-        _ => return Ok(Vec::new()),
-    };
-    Ok(items
-        .into_iter()
-        .filter_map(|item| match item {
-            serde_json::Value::String(s) => Some(s),
-            _ => None,
-        })
-        .collect())
-}
+/// A metadata list member: read leniently, as the strings of a JSON array (anything else, such
+/// as `null`, a string, or the other items of a mixed array, reads as nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StringList(pub Vec<String>);
 
-/// An issuer that cannot be one: not an absolute `https` URL, or with a query or fragment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadIssuer(pub String);
-
-impl fmt::Display for BadIssuer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the issuer {:?} is not an absolute https URL without query or fragment",
-            self.0
-        )
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let strings = match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .filter_map(|item| match item {
+                    serde_json::Value::String(s) => Some(s),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(StringList(strings))
     }
 }
 
-impl std::error::Error for BadIssuer {}
+impl<const N: usize> From<[&str; N]> for StringList {
+    fn from(items: [&str; N]) -> Self {
+        StringList(items.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+/// An issuer that cannot be one: not an absolute `https` URL, or with a query or fragment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the issuer {0:?} is not an absolute https URL without query or fragment")]
+pub struct BadIssuer(pub String);
 
 /// The metadata URL of `issuer` (RFC 8414 §3.1).
 pub fn metadata_url(issuer: &str) -> Result<Uri, BadIssuer> {
@@ -119,7 +111,7 @@ mod tests {
             "something_else":{"x":1}}"#;
         let parsed: ServerMetadata = serde_json::from_str(text).unwrap();
         assert_eq!(parsed.token_endpoint.as_deref(), Some("https://a/t"));
-        assert!(parsed.scopes_supported.is_empty());
-        assert_eq!(parsed.grant_types_supported, ["client_credentials"]);
+        assert!(parsed.scopes_supported.0.is_empty());
+        assert_eq!(parsed.grant_types_supported.0, ["client_credentials"]);
     }
 }

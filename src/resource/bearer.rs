@@ -154,12 +154,10 @@ fn quoted(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Every value as one more `Authorization` field.
     fn headers(values: &[&str]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for v in values {
-            map.append(AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        }
-        map
+        let field = |v: &&str| (AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        values.iter().map(field).collect()
     }
 
     fn kind(result: Result<&str, Refusal>) -> &'static str {

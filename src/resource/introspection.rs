@@ -9,14 +9,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Request, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use serde::Deserialize;
 
 use super::{Caller, TokenGuard, Verdict};
 use crate::access_log;
 use crate::form::encode_form_component;
+use crate::oauth::form_post;
 use crate::oauth::scope::scope_tokens;
 use crate::secret::SecretString;
 
@@ -38,27 +37,14 @@ impl TokenGuard {
             ));
             return Verdict::Unavailable;
         };
-        let body = format!("token={}", encode_form_component(token.expose()));
-        let body = SecretString::new(body);
-        let mut request = Request::new(Full::new(Bytes::copy_from_slice(body.expose().as_bytes())));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = endpoint;
-        let headers = request.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        headers.insert(
-            http::header::ACCEPT,
-            HeaderValue::from_static("application/json"),
-        );
-        match HeaderValue::from_str(self.inner.basic.expose()) {
-            Ok(mut value) => {
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            }
-            Err(_) => return Verdict::Unavailable,
-        }
+        let body = SecretString::new(format!("token={}", encode_form_component(token.expose())));
+        let form = Bytes::copy_from_slice(body.expose().as_bytes());
+        let Ok(request) = form_post(endpoint, form, &self.inner.basic) else {
+            access_log::event(format_args!(
+                "introspection impossible: this service's client credentials cannot be sent"
+            ));
+            return Verdict::Unavailable;
+        };
         self.inner.introspections.fetch_add(1, Ordering::Relaxed);
         let answer = match self.inner.outbound.send_repeatable(request).await {
             Ok(answer) => answer,

@@ -45,6 +45,27 @@ pub fn main(
     exit_with(program, run(args))
 }
 
+/// The `main` of a service that calls the authorization server (`client1`, `client2`): as
+/// [`main`], with the flags they share already taken (listening on `default_port` unless
+/// told otherwise) and the usage text completed with the secret's sources and the limit flags.
+pub fn service_main(
+    program: &str,
+    usage: &str,
+    default_port: u16,
+    run: impl FnOnce(Flags, ServiceFlags) -> Result<(), BoxError>,
+) -> ExitCode {
+    let usage = format!(
+        "{usage}\nthe client secret comes from {SECRET_ENV} or --client-secret-file (not both)\n\
+         limit flags:\n{LIMIT_FLAGS_HELP}"
+    );
+    main(program, &usage, |args| {
+        let mut flags = Flags::parse(args, &[])?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], default_port));
+        let service = ServiceFlags::take(&mut flags, listen, std::env::var_os(SECRET_ENV))?;
+        run(flags, service)
+    })
+}
+
 /// Prints an error, if any, and turns the result into an exit status.
 pub fn exit_with(program: &str, result: Result<(), BoxError>) -> ExitCode {
     match result {
