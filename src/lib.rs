@@ -30,6 +30,7 @@ pub mod demo;
 pub mod discovery;
 pub mod form;
 pub mod http;
+pub mod jose;
 pub mod outbound;
 pub mod resource;
 pub mod secret;
