@@ -111,7 +111,9 @@ impl Claims {
 pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 fn string_claim(
@@ -127,10 +129,16 @@ fn string_claim(
 
 /// A NumericDate: a JSON integer. serde_json reads `1.0` and `1e3` as floats, which
 /// `as_i64` refuses, as it does integers beyond `i64`.
-fn date_claim(members: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, ClaimsError> {
+fn date_claim(
+    members: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<i64>, ClaimsError> {
     match members.get(name) {
         None => Ok(None),
-        Some(Value::Number(number)) => number.as_i64().map(Some).ok_or(ClaimsError::WrongType(name)),
+        Some(Value::Number(number)) => number
+            .as_i64()
+            .map(Some)
+            .ok_or(ClaimsError::WrongType(name)),
         Some(_) => Err(ClaimsError::WrongType(name)),
     }
 }
@@ -187,7 +195,10 @@ mod tests {
             r#"{"nbf":true}"#,
             r#"{"iat":null}"#,
         ] {
-            assert!(matches!(claims(bad), Err(ClaimsError::WrongType(_))), "{bad}");
+            assert!(
+                matches!(claims(bad), Err(ClaimsError::WrongType(_))),
+                "{bad}"
+            );
         }
         assert_eq!(claims(r#"{"exp":-1}"#).unwrap().exp, Some(-1));
     }
@@ -202,7 +213,10 @@ mod tests {
             r#"{"aud":["a",1]}"#,
             r#"{"aud":7}"#,
         ] {
-            assert!(matches!(claims(bad), Err(ClaimsError::WrongType(_))), "{bad}");
+            assert!(
+                matches!(claims(bad), Err(ClaimsError::WrongType(_))),
+                "{bad}"
+            );
         }
         for bad in ["[]", "", "{", r#"{"exp":1,"exp":2}"#] {
             assert_eq!(claims(bad), Err(ClaimsError::NotAnObject), "{bad}");
@@ -219,8 +233,14 @@ mod tests {
         assert_eq!(c.check_times(899, 0), Err(ClaimsError::NotYetValid));
         assert_eq!(c.check_times(870, 30), Ok(()));
         let future_iat = claims(r#"{"exp":1000,"iat":950}"#).unwrap();
-        assert_eq!(future_iat.check_times(900, 10), Err(ClaimsError::IssuedInTheFuture));
-        assert_eq!(claims("{}").unwrap().check_times(0, 0), Err(ClaimsError::MissingExpiry));
+        assert_eq!(
+            future_iat.check_times(900, 10),
+            Err(ClaimsError::IssuedInTheFuture)
+        );
+        assert_eq!(
+            claims("{}").unwrap().check_times(0, 0),
+            Err(ClaimsError::MissingExpiry)
+        );
         let extreme = claims(r#"{"exp":9223372036854775807,"nbf":-9223372036854775808}"#).unwrap();
         assert_eq!(extreme.check_times(i64::MAX - 1, u64::MAX), Ok(()));
     }

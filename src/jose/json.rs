@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(parse_object(b"{"), Err(JsonRefusal::NotJson));
         assert_eq!(parse_object(b""), Err(JsonRefusal::NotJson));
         assert_eq!(parse_object(b"{\"a\":\"\xff\"}"), Err(JsonRefusal::NotJson));
-        assert_eq!(parse_object(br#"{"a":"\ud800"}"#), Err(JsonRefusal::NotJson));
+        assert_eq!(
+            parse_object(br#"{"a":"\ud800"}"#),
+            Err(JsonRefusal::NotJson)
+        );
     }
 
     #[test]

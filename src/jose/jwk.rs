@@ -129,8 +129,7 @@ impl VerifyingKeySet {
     /// A JWK Set document `{"keys":[...]}` as JSON text; `mode` says what an unusable key
     /// does to the set.
     pub fn from_jwks(json: &[u8], mode: JwksMode) -> Result<VerifyingKeySet, JwksError> {
-        let document =
-            parse_object(json).map_err(|refusal| JwksError::Malformed(why(refusal)))?;
+        let document = parse_object(json).map_err(|refusal| JwksError::Malformed(why(refusal)))?;
         let Some(Value::Array(entries)) = document.get("keys") else {
             return Err(JwksError::Malformed("a JWK Set has a \"keys\" array"));
         };
@@ -164,15 +163,17 @@ fn why(refusal: JsonRefusal) -> &'static str {
 }
 
 fn key_from_members(members: &Map<String, Value>) -> Result<VerifyingKey, JwkError> {
-    if PRIVATE_MEMBERS.iter().any(|name| members.contains_key(*name)) {
+    if PRIVATE_MEMBERS
+        .iter()
+        .any(|name| members.contains_key(*name))
+    {
         return Err(JwkError::PrivateKeyMaterial);
     }
     let key = match string_member(members, "kty")? {
         Some("EC") => match string_member(members, "crv")? {
-            Some("P-256") => VerifyingKey::ec_p256(
-                coordinate(members, "x")?,
-                coordinate(members, "y")?,
-            )?,
+            Some("P-256") => {
+                VerifyingKey::ec_p256(coordinate(members, "x")?, coordinate(members, "y")?)?
+            }
             Some(_) => return Err(JwkError::UnknownCurve),
             None => return Err(JwkError::Malformed("an EC JWK has a crv")),
         },
@@ -181,10 +182,9 @@ fn key_from_members(members: &Map<String, Value>) -> Result<VerifyingKey, JwkErr
             Some(_) => return Err(JwkError::UnknownCurve),
             None => return Err(JwkError::Malformed("an OKP JWK has a crv")),
         },
-        Some("RSA") => VerifyingKey::rsa(
-            required_bytes(members, "n")?,
-            required_bytes(members, "e")?,
-        )?,
+        Some("RSA") => {
+            VerifyingKey::rsa(required_bytes(members, "n")?, required_bytes(members, "e")?)?
+        }
         Some(_) => return Err(JwkError::UnknownKeyType),
         None => return Err(JwkError::Malformed("a JWK has a kty")),
     };
@@ -223,7 +223,9 @@ fn string_member<'a>(
     match members.get(name) {
         None => Ok(None),
         Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(JwkError::Malformed("kty, crv, use, alg and kid are strings")),
+        Some(_) => Err(JwkError::Malformed(
+            "kty, crv, use, alg and kid are strings",
+        )),
     }
 }
 
@@ -234,8 +236,9 @@ fn required_bytes(members: &Map<String, Value>, name: &'static str) -> Result<Ve
             "a required key member is missing or not a string",
         ));
     };
-    b64url_decode(text.as_bytes())
-        .ok_or(JwkError::Malformed("a key member is not base64url without padding"))
+    b64url_decode(text.as_bytes()).ok_or(JwkError::Malformed(
+        "a key member is not base64url without padding",
+    ))
 }
 
 /// A 32-byte key member: a P-256 coordinate (RFC 7518 §6.2.1.2 and §6.2.1.3 require the full

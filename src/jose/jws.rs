@@ -170,8 +170,8 @@ impl UnverifiedJws {
         else {
             return Err(JwsError::Malformed("a compact JWS has exactly three parts"));
         };
-        let header_json = b64url_decode(header_part)
-            .ok_or(JwsError::Malformed("the header is not base64url"))?;
+        let header_json =
+            b64url_decode(header_part).ok_or(JwsError::Malformed("the header is not base64url"))?;
         let header = JwsHeader::from_json(&header_json)?;
         let payload = b64url_decode(payload_part)
             .ok_or(JwsError::Malformed("the payload is not base64url"))?;

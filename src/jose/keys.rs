@@ -220,7 +220,12 @@ fn p256_point_is_valid(x: &[u8; 32], y: &[u8; 32]) -> bool {
         return false;
     };
     let point = uncompressed(x, y);
-    agree_ephemeral(throwaway, &UnparsedPublicKey::new(&ECDH_P256, &point), |_| ()).is_ok()
+    agree_ephemeral(
+        throwaway,
+        &UnparsedPublicKey::new(&ECDH_P256, &point),
+        |_| (),
+    )
+    .is_ok()
 }
 
 impl fmt::Debug for VerifyingKey {
