@@ -16,9 +16,11 @@ use super::keys::{VerifyingKey, VerifyingKeySet};
 use super::signing::{SignError, SigningKey};
 use super::{b64url_decode, b64url_encode, Algorithm, Claims, ClaimsError};
 
-/// Why a compact JWS was refused. The variants a caller acts on differently are apart: an
-/// [`UnknownKid`](JwsError::UnknownKid) may mean the issuer rotated its keys (refetch the JWK
-/// Set, once); every other refusal means the token is bad.
+/// Why a compact JWS was refused. The variants a caller acts on differently are separate:
+/// [`UnknownKid`](JwsError::UnknownKid) (and, for a token without a `kid`,
+/// [`NoKeyForAlgorithm`](JwsError::NoKeyForAlgorithm)) may mean the issuer rotated its keys,
+/// so a resource server may refetch the JWK Set, once; every other refusal means the token
+/// is bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwsError {
     /// Longer than the caller's limit; nothing was decoded.
@@ -76,9 +78,9 @@ pub struct JwsHeader {
 }
 
 impl JwsHeader {
-    /// Whether `typ` is the media type `expected` (given without `application/`, e.g.
-    /// `"at+jwt"`), compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 ask: case-insensitively,
-    /// with or without the `application/` prefix.
+    /// Whether `typ` is the media type `expected` (`"at+jwt"` or `"application/at+jwt"`, say),
+    /// compared as RFC 7515 §4.1.9 and RFC 8725 §3.11 ask: case-insensitively, with or
+    /// without the `application/` prefix on either side.
     pub fn typ_is(&self, expected: &str) -> bool {
         let Some(typ) = self.typ.as_deref() else {
             return false;

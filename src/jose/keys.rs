@@ -17,7 +17,7 @@ use crate::secret::sha256;
 
 /// Most keys one set holds. A token without a `kid` is tried against every key of its
 /// algorithm, so the set's size bounds the work one token can cost; real sets hold two or
-/// three keys (current and next, RFC 7517 §5).
+/// three keys (the current one and the next, during a rotation).
 pub const MAX_KEYS_IN_SET: usize = 64;
 
 /// Smallest and largest RSA moduli accepted, in bits: RFC 7518 §3.3 requires 2048 at least;
@@ -39,7 +39,7 @@ pub struct VerifyingKey {
 
 /// The public key itself, in the form each JWK type carries it.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) enum PublicMaterial {
+enum PublicMaterial {
     /// An uncompressed P-256 point (RFC 7518 §6.2.1): affine coordinates, 32 bytes each.
     EcP256 { x: [u8; 32], y: [u8; 32] },
     /// An Ed25519 public key (RFC 8037 §2): 32 bytes.
