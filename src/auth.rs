@@ -6,13 +6,16 @@
 //! | `POST /oauth/introspect`                      | `introspect.rs`  | RFC 7662                  |
 //! | `POST /oauth/revoke`                          | `revoke.rs`      | RFC 7009                  |
 //! | `GET /.well-known/oauth-authorization-server` | `metadata.rs`    | RFC 8414                  |
+//! | `GET /oauth/jwks`                             | `metadata.rs`    | RFC 7517 (JWT format)     |
 //! | `GET /healthz`                                | here             | liveness                  |
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
-//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store),
-//! [`throttle`] (lockouts), [`error`] (the error enum and its responses). Does not own:
+//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
+//! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
+//! this server signed), [`throttle`] (lockouts), `error` (the error enum and its responses).
+//! Does not own:
 //! sockets, TLS or limits (see [`crate::http`]), nor the wire shapes it shares with the other
 //! roles (see [`crate::oauth`]).
 
@@ -23,7 +26,9 @@ mod credentials;
 mod error;
 mod introspect;
 mod metadata;
+mod own_jwt;
 mod revoke;
+pub mod signing_keys;
 pub mod throttle;
 mod token;
 pub mod tokens;
@@ -43,11 +48,26 @@ use serde::Serialize;
 use crate::access_log::LogLabel;
 use crate::form::Form;
 use crate::http::{self as h, Body, Handler, Peer, Refusal};
-use crate::oauth::{self, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{
+    self, HEALTH_PATH, INTROSPECT_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH,
+};
 use clients::ClientRegistry;
 use error::OAuthError;
+use signing_keys::SigningKeys;
 use throttle::{Policy, Throttle};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
+
+/// What an access token is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// A 256-bit random value; the server remembers it (the store) and resource servers ask
+    /// about it (introspection).
+    #[default]
+    Opaque,
+    /// An RFC 9068 JWT signed with the current signing key: resource servers validate it
+    /// themselves; the server keeps no state for it but the denylist of revoked ones.
+    Jwt,
+}
 
 /// Settings of the authorization server.
 #[derive(Clone, Debug)]
@@ -62,6 +82,10 @@ pub struct AuthConfig {
     pub sweep_interval: Duration,
     pub client_throttle: Policy,
     pub address_throttle: Policy,
+    pub token_format: TokenFormat,
+    /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
+    /// the issuer.
+    pub default_audience: Option<String>,
 }
 
 impl AuthConfig {
@@ -73,7 +97,14 @@ impl AuthConfig {
             sweep_interval: Duration::from_secs(5),
             client_throttle: Policy::per_client(),
             address_throttle: Policy::per_address(),
+            token_format: TokenFormat::Opaque,
+            default_audience: None,
         }
+    }
+
+    /// The audience of JWTs that name no other.
+    pub fn default_audience(&self) -> &str {
+        self.default_audience.as_deref().unwrap_or(&self.issuer)
     }
 }
 
@@ -86,8 +117,11 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     client_throttle: Throttle,
     /// Failed authentications per remote address.
     address_throttle: Throttle,
-    /// The metadata document, rendered once: it never changes while the server runs.
-    metadata: Bytes,
+    /// The metadata document, rendered again only when the signing keys change (its
+    /// `jwks_uri` is there only while keys are loaded).
+    metadata: RwLock<Bytes>,
+    /// The signing keys, swapped whole when the keys directory is re-read.
+    signing: RwLock<Arc<SigningKeys>>,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
     grants: RwLock<HashMap<token::GrantKey, Arc<Grant>>>,
     /// Client ids as shared strings, made once.
@@ -132,7 +166,7 @@ impl AuthServer<MemoryTokenStore> {
 
 impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
-        let metadata = metadata::render(&config.issuer, &registry);
+        let metadata = metadata::render(&config.issuer, &registry, false);
         let client_ids = registry
             .all_ids()
             .map(|id| (id.to_owned(), Arc::from(id)))
@@ -143,11 +177,39 @@ impl<S: TokenStore> AuthServer<S> {
             config,
             registry,
             store,
-            metadata,
+            metadata: RwLock::new(metadata),
+            signing: RwLock::new(Arc::new(SigningKeys::none())),
             grants: RwLock::new(HashMap::new()),
             client_ids,
             tokens_issued: AtomicU64::new(0),
         }
+    }
+
+    /// The server with `keys` loaded: it publishes them and, in the JWT format, signs with the
+    /// one created last.
+    pub fn with_signing_keys(self, keys: SigningKeys) -> Self {
+        self.replace_signing_keys(keys);
+        self
+    }
+
+    /// Swaps in a newly read keys directory (on SIGHUP): tokens are signed with its current
+    /// key from now on, and the JWK Set and metadata publish exactly its keys.
+    pub fn replace_signing_keys(&self, keys: SigningKeys) {
+        let rendered = metadata::render(&self.config.issuer, &self.registry, !keys.is_empty());
+        if let Ok(mut signing) = self.signing.write() {
+            *signing = Arc::new(keys);
+        }
+        if let Ok(mut metadata) = self.metadata.write() {
+            *metadata = rendered;
+        }
+    }
+
+    /// The signing keys in use now.
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        self.signing
+            .read()
+            .map(|keys| keys.clone())
+            .unwrap_or_else(|_| Arc::new(SigningKeys::none()))
     }
 
     pub fn store(&self) -> &Arc<S> {
@@ -179,18 +241,21 @@ impl<S: TokenStore> AuthServer<S> {
             TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH if !is_post => {
                 return oauth::method_not_allowed("POST")
             }
-            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => match Call::parse(parts, body, peer) {
-                Err(e) => Err(e),
-                Ok(call) if path == TOKEN_PATH => self.token(&call).await,
-                Ok(call) if path == INTROSPECT_PATH => self.introspect(&call).await,
-                Ok(call) => self.revoke(&call).await,
-            },
-            METADATA_PATH | HEALTH_PATH
+            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => {
+                match Call::parse(parts, body, peer, path) {
+                    Err(e) => Err(e),
+                    Ok(call) if path == TOKEN_PATH => self.token(&call).await,
+                    Ok(call) if path == INTROSPECT_PATH => self.introspect(&call).await,
+                    Ok(call) => self.revoke(&call).await,
+                }
+            }
+            METADATA_PATH | JWKS_PATH | HEALTH_PATH
                 if parts.method != Method::GET && parts.method != Method::HEAD =>
             {
                 return oauth::method_not_allowed("GET, HEAD")
             }
             METADATA_PATH => return self.metadata_response(),
+            JWKS_PATH => return self.jwks_response(),
             HEALTH_PATH => return h::json_response(StatusCode::OK, &Health { status: "ok" }),
             _ => return oauth::not_found(),
         };
@@ -225,14 +290,21 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// Parses the body as a form, after checking its media type.
-    fn parse(parts: &'a Parts, body: &[u8], peer: IpAddr) -> Result<Self, OAuthError> {
+    /// Parses the body as a form, after checking its media type. Only the token endpoint's
+    /// `resource` may repeat (RFC 8707 §2); every other parameter appears at most once.
+    fn parse(parts: &'a Parts, body: &[u8], peer: IpAddr, path: &str) -> Result<Self, OAuthError> {
         if !h::is_form_urlencoded(&parts.headers) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let form = Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let repeatable: &[&str] = if path == TOKEN_PATH {
+            &["resource"]
+        } else {
+            &[]
+        };
+        let form = Form::parse_repeatable(body, repeatable)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         Ok(Call { parts, form, peer })
     }
 

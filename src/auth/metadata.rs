@@ -4,7 +4,7 @@
 //! only with the configuration.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::Response;
 
 use super::clients::ClientRegistry;
@@ -12,18 +12,23 @@ use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::http::Body;
 use crate::oauth::metadata::StringList;
-use crate::oauth::{ServerMetadata, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// The client authentication methods of every endpoint.
 const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
-/// The metadata document of `issuer`, as JSON.
-pub(super) fn render(issuer: &str, registry: &ClientRegistry) -> Bytes {
+/// Most seconds a JWK Set may be cached (RFC 7517 gives no rule; the guard re-reads it no more
+/// often, and a rotation is seen within this time).
+const JWKS_MAX_AGE: &str = "public, max-age=300";
+
+/// The metadata document of `issuer`, as JSON; with `jwks` when signing keys are loaded.
+pub(super) fn render(issuer: &str, registry: &ClientRegistry, jwks: bool) -> Bytes {
     let metadata = ServerMetadata {
         issuer: issuer.to_owned(),
         token_endpoint: Some(format!("{issuer}{TOKEN_PATH}")),
         introspection_endpoint: Some(format!("{issuer}{INTROSPECT_PATH}")),
         revocation_endpoint: Some(format!("{issuer}{REVOKE_PATH}")),
+        jwks_uri: jwks.then(|| format!("{issuer}{JWKS_PATH}")),
         response_types_supported: StringList::default(),
         grant_types_supported: ["client_credentials"].into(),
         token_endpoint_auth_methods_supported: AUTH_METHODS.into(),
@@ -36,10 +41,27 @@ pub(super) fn render(issuer: &str, registry: &ClientRegistry) -> Bytes {
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) fn metadata_response(&self) -> Response<Body> {
-        let mut response = Response::new(Body::new(self.metadata.clone()));
+        let document = self.metadata.read().map(|m| m.clone()).unwrap_or_default();
+        let mut response = Response::new(Body::new(document));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
+    /// `GET /oauth/jwks`: the public keys, cacheable for a while; 404 without keys.
+    pub(super) fn jwks_response(&self) -> Response<Body> {
+        let keys = self.signing_keys();
+        if keys.is_empty() {
+            return crate::oauth::not_found();
+        }
+        let mut response = Response::new(Body::new(keys.jwks().clone()));
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(JWKS_MAX_AGE));
         response
     }
 }
