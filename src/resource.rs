@@ -31,6 +31,8 @@
 mod bearer;
 mod cache;
 mod introspection;
+mod jwks;
+mod jwt;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,6 +50,8 @@ use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
 use cache::{Cache, CacheEntry};
+use jwks::JwksCache;
+use jwt::JwtValidator;
 
 pub use bearer::parse_bearer;
 
@@ -80,7 +84,30 @@ pub struct GuardConfig {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub max_cache_entries: usize,
+    /// How tokens are validated.
+    pub validation: Validation,
+    /// The audience (RFC 8707) this resource server is: a token must name it. With `None`
+    /// tokens are not checked for an audience (introspection only: `jwt` validation refuses
+    /// every token without one).
+    pub audience: Option<String>,
+    /// Clock skew allowed for `exp`, `nbf` and `iat` in `jwt` validation.
+    pub clock_leeway: Duration,
 }
+
+/// How the guard validates a token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Validation {
+    /// Ask the authorization server (RFC 7662): sees revocation within the cache TTL.
+    #[default]
+    Introspect,
+    /// Check the JWT's signature and claims locally (RFC 9068) with the keys of the
+    /// discovered `jwks_uri`: keeps working while the authorization server is down, but sees
+    /// revocation only when the token expires.
+    Jwt,
+}
+
+/// Clock skew allowed by default (`--clock-leeway`).
+pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
 impl GuardConfig {
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
@@ -91,6 +118,9 @@ impl GuardConfig {
             cache_ttl: MAX_CACHE_TTL,
             negative_ttl: NEGATIVE_TTL,
             max_cache_entries: MAX_CACHE_ENTRIES,
+            validation: Validation::Introspect,
+            audience: None,
+            clock_leeway: DEFAULT_CLOCK_LEEWAY,
         }
     }
 }
@@ -102,6 +132,8 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// When the token expires, seconds since the Unix epoch, if the server said.
     pub exp: Option<u64>,
+    /// The resources the token is for (RFC 8707); empty: no audience restriction.
+    pub audiences: Vec<String>,
 }
 
 impl Caller {
@@ -135,6 +167,11 @@ struct Inner {
     introspections: AtomicU64,
     /// Bounds the introspections under way (see [`MAX_CONCURRENT_INTROSPECTIONS`]).
     introspection_slots: Arc<tokio::sync::Semaphore>,
+    /// Local validation, in `jwt` mode; its JWK Set is fetched in either mode only when used.
+    jwt: Option<JwtValidator>,
+    /// The authorization server's keys (used by `jwt`), kept here so both modes can report
+    /// their fetches.
+    jwks: Arc<JwksCache>,
 }
 
 /// Takes a finished (or panicked) introspection out of the in-flight map, so a token can never
@@ -178,6 +215,18 @@ impl TokenGuard {
         config.cache_ttl = config.cache_ttl.min(MAX_CACHE_TTL);
         config.negative_ttl = config.negative_ttl.min(config.cache_ttl);
         let basic = basic_authorization(&config.client_id, &config.client_secret);
+        let jwks = Arc::new(JwksCache::new(discovered.clone(), outbound.clone()));
+        let jwt = match (config.validation, &config.audience) {
+            (Validation::Jwt, audience) => Some(JwtValidator {
+                keys: jwks.clone(),
+                issuer: discovered.issuer().to_owned(),
+                // No audience configured: nothing can match, so every token is refused
+                // (fail closed; the binary refuses to start that way).
+                audience: audience.clone().unwrap_or_default(),
+                leeway: config.clock_leeway,
+            }),
+            (Validation::Introspect, _) => None,
+        };
         TokenGuard {
             inner: Arc::new(Inner {
                 config,
@@ -190,8 +239,15 @@ impl TokenGuard {
                 introspection_slots: Arc::new(tokio::sync::Semaphore::new(
                     MAX_CONCURRENT_INTROSPECTIONS,
                 )),
+                jwt,
+                jwks,
             }),
         }
+    }
+
+    /// JWK Set requests sent since the guard was made (`jwt` validation).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.jwks.fetches()
     }
 
     /// The authorization server's metadata holder this guard waits on.
@@ -221,11 +277,21 @@ impl TokenGuard {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Refusal::InvalidToken);
         }
-        let caller = match self.verdict(token).await {
+        let verdict = match &self.inner.jwt {
+            Some(jwt) => self.local_verdict(jwt, token).await,
+            None => self.verdict(token).await,
+        };
+        let caller = match verdict {
             Verdict::Active(caller) => caller,
             Verdict::Inactive => return Err(Refusal::InvalidToken),
             Verdict::Unavailable => return Err(Refusal::Unavailable),
         };
+        // RFC 8707: a token for other resources, or for none in particular, is not for us.
+        if let Some(audience) = &self.inner.config.audience {
+            if !caller.audiences.iter().any(|a| a == audience) {
+                return Err(Refusal::InvalidToken);
+            }
+        }
         // An entry may outlive the token by less than a second of rounding; never the token.
         if caller.exp.is_some_and(|exp| exp <= unix_now()) {
             return Err(Refusal::InvalidToken);
@@ -238,6 +304,22 @@ impl TokenGuard {
             return Err(Refusal::InsufficientScope(required_scope.to_owned()));
         }
         Ok(Caller::clone(&caller))
+    }
+
+    /// The verdict of local validation, cached by token hash: a repeated token costs a hash
+    /// and a lookup, not a signature check. An unknown `kid` is never remembered (the next
+    /// JWK Set may know it).
+    async fn local_verdict(&self, jwt: &JwtValidator, token: &str) -> Verdict {
+        let key = sha256(token.as_bytes());
+        if let Some(verdict) = self.cached(&key) {
+            return verdict;
+        }
+        let result = jwt.validate(token, MAX_TOKEN_LEN).await;
+        let verdict = Verdict::from(result.clone());
+        if result.err() != Some(jwt::Refused::UnknownKid) {
+            self.remember_for(key, &verdict, None);
+        }
+        verdict
     }
 
     /// The cached verdict on `token`, or the answer of one introspection shared by every
@@ -297,14 +379,19 @@ impl TokenGuard {
         cache.get(key, Instant::now())
     }
 
+    /// Remembers an introspection answer, at most the cache TTL.
     fn remember(&self, key: [u8; 32], verdict: &Verdict) {
+        self.remember_for(key, verdict, Some(self.inner.config.cache_ttl));
+    }
+
+    /// Remembers a verdict until the token expires, and no longer than `cap` when given.
+    fn remember_for(&self, key: [u8; 32], verdict: &Verdict, cap: Option<Duration>) {
         let config = &self.inner.config;
+        let cap = cap.unwrap_or(Duration::MAX);
         let lifetime = match verdict {
             Verdict::Active(caller) => match caller.exp {
-                Some(exp) => {
-                    Duration::from_secs(exp.saturating_sub(unix_now())).min(config.cache_ttl)
-                }
-                None => config.cache_ttl,
+                Some(exp) => Duration::from_secs(exp.saturating_sub(unix_now())).min(cap),
+                None => cap.min(config.cache_ttl),
             },
             Verdict::Inactive => config.negative_ttl,
             Verdict::Unavailable => return,

@@ -179,6 +179,7 @@ pub async fn run(
             client_id: "client2".into(),
             client_secret: secret_of("client2")?,
             scope: None,
+            audience: None,
         },
         discovered.clone(),
         outbound.clone(),
