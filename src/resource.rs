@@ -165,6 +165,8 @@ struct Inner {
     in_flight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Verdict>>>>,
     /// Introspection requests sent, for operators and tests.
     introspections: AtomicU64,
+    /// Requests answered from the cache (introspection answers or verified JWTs).
+    cache_hits: AtomicU64,
     /// Bounds the introspections under way (see [`MAX_CONCURRENT_INTROSPECTIONS`]).
     introspection_slots: Arc<tokio::sync::Semaphore>,
     /// Local validation, in `jwt` mode; its JWK Set is fetched in either mode only when used.
@@ -236,6 +238,7 @@ impl TokenGuard {
                 cache: Mutex::new(Cache::default()),
                 in_flight: Mutex::new(HashMap::new()),
                 introspections: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
                 introspection_slots: Arc::new(tokio::sync::Semaphore::new(
                     MAX_CONCURRENT_INTROSPECTIONS,
                 )),
@@ -243,6 +246,12 @@ impl TokenGuard {
                 jwks,
             }),
         }
+    }
+
+    /// Requests whose token was judged from the cache, without asking anyone or checking a
+    /// signature.
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.cache_hits.load(Ordering::Relaxed)
     }
 
     /// JWK Set requests sent since the guard was made (`jwt` validation).
@@ -376,7 +385,9 @@ impl TokenGuard {
 
     fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
         let mut cache = self.inner.cache.lock().ok()?;
-        cache.get(key, Instant::now())
+        let verdict = cache.get(key, Instant::now())?;
+        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(verdict)
     }
 
     /// Remembers an introspection answer, at most the cache TTL.

@@ -82,12 +82,18 @@ fn the_demo_sets_up_a_clean_directory_and_calls_through_the_chain() {
     );
     assert!(printed.contains("(tokens issued: 1)"), "{printed}");
     // The recommended configuration: a JWT checked locally by client1, no introspection.
-    assert!(printed.contains("got a JWT access token for https://localhost:"), "{printed}");
+    assert!(
+        printed.contains("got a JWT access token for https://localhost:"),
+        "{printed}"
+    );
     assert!(
         printed.contains("(key set fetches: 1, introspections: 0)"),
         "{printed}"
     );
-    assert!(printed.contains("Generated an ES256 signing key"), "{printed}");
+    assert!(
+        printed.contains("Generated an ES256 signing key"),
+        "{printed}"
+    );
     assert!(dir.join("certs/ca.pem").exists());
     assert!(
         printed.contains("Generated development certificates"),

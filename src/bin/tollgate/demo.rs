@@ -315,7 +315,10 @@ pub async fn run(
              validating locally, until the token expires"
         ),
     );
-    say(out, format_args!("  curl --cacert {ca} {issuer}/oauth/jwks"));
+    say(
+        out,
+        format_args!("  curl --cacert {ca} {issuer}/oauth/jwks"),
+    );
     say(out, format_args!("\nServing until Ctrl-C."));
     let _ = out.flush();
 
