@@ -110,8 +110,13 @@ impl SigningKeys {
                 source,
             }
         };
-        let mut files: Vec<PathBuf> = fs::read_dir(dir)
-            .map_err(io_err("read the keys directory"))?
+        let entries = match fs::read_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SigningKeysError::NoKeys(dir.to_owned()))
+            }
+            entries => entries.map_err(io_err("read the keys directory"))?,
+        };
+        let mut files: Vec<PathBuf> = entries
             .collect::<Result<Vec<_>, _>>()
             .map_err(io_err("read the keys directory"))?
             .into_iter()

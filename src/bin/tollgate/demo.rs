@@ -112,7 +112,7 @@ pub async fn run(
             );
             keys
         }
-        Err(SigningKeysError::NoKeys(_) | SigningKeysError::Io { .. }) => {
+        Err(SigningKeysError::NoKeys(_)) => {
             let key = signing_keys::generate(&config.keys_dir, Algorithm::ES256)?;
             say(
                 out,
