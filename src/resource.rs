@@ -218,6 +218,9 @@ impl TokenGuard {
         config.negative_ttl = config.negative_ttl.min(config.cache_ttl);
         let basic = basic_authorization(&config.client_id, &config.client_secret);
         let jwks = Arc::new(JwksCache::new(discovered.clone(), outbound.clone()));
+        if config.validation == Validation::Jwt {
+            jwks.prefetch();
+        }
         let jwt = match (config.validation, &config.audience) {
             (Validation::Jwt, audience) => Some(JwtValidator {
                 keys: jwks.clone(),

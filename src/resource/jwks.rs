@@ -1,12 +1,14 @@
 //! The authorization server's signing keys, as the guard knows them (JWT validation).
 //!
-//! Owns: fetching the JWK Set from the discovered `jwks_uri`, keeping it, refreshing it in the
-//! background no more often than its `max-age` says (at most [`MAX_REFRESH`], at least
-//! [`MIN_REFRESH`]), and refetching when a token names a `kid` we do not know — at most once
-//! per [`UNKNOWN_KID_REFETCH`], shared by every request that needs it meanwhile (single
-//! flight), so a flood of tokens with made-up kids costs the authorization server one request
-//! per 10 s, not one per token (the refetch storms of envoy gateway #4180 and smallrye-jwt
-//! #228). A failing fetch keeps the keys already held: once keys are known, validation goes on
+//! Owns: fetching the JWK Set from the discovered `jwks_uri` (once at start, in the
+//! background), keeping it, refreshing it in the background no more often than its `max-age`
+//! says (at most [`MAX_REFRESH`], at least [`MIN_REFRESH`]), and refetching when a token names
+//! a `kid` we do not know (or no set could be fetched yet) — at most once per
+//! [`UNKNOWN_KID_REFETCH`], shared by every request that needs it meanwhile (single flight),
+//! so a flood of tokens with made-up kids costs the authorization server one request per 10 s,
+//! not one per token (the refetch storms of envoy gateway #4180 and smallrye-jwt #228). Only
+//! unknown-kid fetches count toward that limit, so a key rotated in right after start-up or a
+//! refresh is trusted at its first token. A failing fetch keeps the keys already held: once keys are known, validation goes on
 //! with the authorization server down. Keys of types or uses we do not verify with are
 //! skipped, not fatal. Does not own: verifying tokens (see `jwt`) or JWS (see
 //! [`crate::oauth::jose`]).
@@ -36,8 +38,11 @@ pub const MAX_REFRESH: Duration = Duration::from_secs(300);
 #[derive(Default)]
 struct Held {
     keys: Option<Arc<VerifyingKeySet>>,
-    /// When the last fetch began (success or not): the unknown-kid rate limit counts from it.
-    last_attempt: Option<Instant>,
+    /// Fetches finished (success or not), so a request that waited for the single flight can
+    /// tell that one ran meanwhile.
+    generation: u64,
+    /// When the last fetch for an unknown kid began: the rate limit counts from it.
+    last_kid_fetch: Option<Instant>,
     /// When the held keys are due for a background refresh.
     refresh_at: Option<Instant>,
 }
@@ -67,6 +72,21 @@ impl JwksCache {
         }
     }
 
+    /// Fetches the set in the background now, so the first token finds it (needs a tokio
+    /// runtime; without one the first token fetches it).
+    pub(super) fn prefetch(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let cache = self.clone();
+        runtime.spawn(async move {
+            let _flight = cache.flight.lock().await;
+            if cache.held_keys().is_none() {
+                cache.fetch().await;
+            }
+        });
+    }
+
     /// JWK Set requests sent so far.
     pub(super) fn fetches(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)
@@ -90,19 +110,23 @@ impl JwksCache {
             return Some(keys.clone());
         }
         // An unknown kid, or no keys yet: join the fetch under way, or start one if the last
-        // began long enough ago; otherwise answer with what we hold.
-        let started_before = self.held.read().ok().and_then(|h| h.last_attempt);
+        // unknown-kid fetch began long enough ago; otherwise answer with what we hold.
+        let generation = |cache: &Self| cache.held.read().map_or(0, |h| h.generation);
+        let before = generation(self);
         let _flight = self.flight.lock().await;
-        let last = self.held.read().ok().and_then(|h| h.last_attempt);
-        if last != started_before {
+        if generation(self) != before {
             // A fetch ran while we waited for the flight: its result is ours too.
             return self.held_keys();
         }
         let now = Instant::now();
+        let last = self.held.read().ok().and_then(|h| h.last_kid_fetch);
         if last.is_some_and(|last| now < last + UNKNOWN_KID_REFETCH) {
             return self.held_keys();
         }
-        self.fetch(now).await;
+        if let Ok(mut held) = self.held.write() {
+            held.last_kid_fetch = Some(now);
+        }
+        self.fetch().await;
         self.held_keys()
     }
 
@@ -128,7 +152,7 @@ impl JwksCache {
                     .and_then(|h| h.refresh_at)
                     .is_some_and(|at| Instant::now() >= at);
                 if still_due {
-                    cache.fetch(Instant::now()).await;
+                    cache.fetch().await;
                 }
             }
             cache.refreshing.store(false, Ordering::Release);
@@ -136,23 +160,21 @@ impl JwksCache {
     }
 
     /// One fetch (the caller holds the flight); keeps the held keys when it fails.
-    async fn fetch(&self, now: Instant) {
-        if let Ok(mut held) = self.held.write() {
-            held.last_attempt = Some(now);
-        }
-        match self.fetch_set().await {
+    async fn fetch(&self) {
+        let result = self.fetch_set().await;
+        let Ok(mut held) = self.held.write() else {
+            return;
+        };
+        held.generation += 1;
+        match result {
             Ok((keys, max_age)) => {
-                if let Ok(mut held) = self.held.write() {
-                    held.keys = Some(Arc::new(keys));
-                    held.refresh_at = Some(Instant::now() + max_age);
-                }
+                held.keys = Some(Arc::new(keys));
+                held.refresh_at = Some(Instant::now() + max_age);
             }
             Err(reason) => {
                 access_log::event(format_args!("JWK Set not refreshed: {reason}"));
-                if let Ok(mut held) = self.held.write() {
-                    // Try again no sooner than an unknown kid would.
-                    held.refresh_at = Some(Instant::now() + UNKNOWN_KID_REFETCH);
-                }
+                // Try again no sooner than an unknown kid would.
+                held.refresh_at = Some(Instant::now() + UNKNOWN_KID_REFETCH);
             }
         }
     }
