@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use support::*;
+use tollgate::app::ResourceService;
 use tollgate::resource::{INTROSPECTION_BUDGET, MAX_INTROSPECTIONS_PER_ADDRESS};
 
 const FAR: Duration = Duration::from_millis(150);
@@ -27,7 +28,8 @@ fn victim() -> IpAddr {
 
 /// An authorization server reached through a proxy `FAR` away each way: its issuer (and so every
 /// endpoint client1 discovers) names the proxy, while the test's own requests go straight to it.
-async fn far_auth() -> (Auth, DelayProxy) {
+/// And client1 in front of it, with discovery done and its connection to the server pooled.
+async fn far_auth_and_client1() -> (Auth, DelayProxy, Running<ResourceService>) {
     let listener = loopback().await;
     let proxy = delay_proxy(listener.local_addr().unwrap(), FAR).await;
     let auth = start_auth(AuthOptions {
@@ -36,7 +38,12 @@ async fn far_auth() -> (Auth, DelayProxy) {
         ..AuthOptions::default()
     })
     .await;
-    (auth, proxy)
+    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let https = http(Proto::H2);
+    let warm = https.token(&auth, "svc").await;
+    let reply = https.get_bearer(&client1.url("/api/resource"), &warm).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    (auth, proxy, client1)
 }
 
 /// Answers seen by a flood.
@@ -114,14 +121,10 @@ async fn total(loops: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_made_up_tokens_from_one_address_does_not_delay_another_addresss_valid_token() {
-    let (auth, _proxy) = far_auth().await;
-    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let (auth, _proxy, client1) = far_auth_and_client1().await;
     let url = client1.url("/api/resource");
     let direct = http(Proto::H2);
     let victim = http_from(Proto::H2, victim());
-    // Discovery and the pooled connection to the server, made before the flood.
-    let warm = direct.token(&auth, "svc").await;
-    assert_eq!(victim.get_bearer(&url, &warm).await.status, StatusCode::OK);
 
     // 300 requests at once, more than the 256 introspections the guard allowed before in all.
     let stop = Arc::new(AtomicBool::new(false));
@@ -154,12 +157,9 @@ async fn a_flood_of_made_up_tokens_from_one_address_does_not_delay_another_addre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_introspection_goes_on_for_the_requests_still_waiting() {
-    let (auth, _proxy) = far_auth().await;
-    let client1 = start_client1(&auth.issuer, CACHE).await;
+    let (auth, _proxy, client1) = far_auth_and_client1().await;
     let url = client1.url("/api/resource");
     let direct = http(Proto::H2);
-    let warm = direct.token(&auth, "svc").await;
-    assert_eq!(direct.get_bearer(&url, &warm).await.status, StatusCode::OK);
     let before = client1.service.guard().introspections();
 
     // Two requests with one new token; the first gives up while the introspection is under way.
