@@ -1,7 +1,7 @@
 //! Protecting a hyper service with bearer tokens: [`TokenGuard`] (RFC 6750, RFC 7662).
 //!
-//! A service hands the guard a request's headers and the scope the route needs, and gets
-//! either the [`Caller`] or a finished error response:
+//! A service hands the guard a request's headers, the address it came from and the scope the
+//! route needs, and gets either the [`Caller`] or a finished error response:
 //!
 //! | situation                                           | answer                                     |
 //! |-----------------------------------------------------|--------------------------------------------|
@@ -24,8 +24,8 @@
 //! routing (the service).
 //!
 //! Introspections under way are bounded twice (see `slots`): at most
-//! [`MAX_INTROSPECTIONS_PER_ADDRESS`] (16) for the requests of one caller address (an IPv6
-//! address by its /64) and [`MAX_INTROSPECTIONS`] (96) in all. A request with an uncached token
+//! [`MAX_INTROSPECTIONS_PER_ADDRESS`] (16 by default) for the requests of one caller address
+//! (an IPv6 address by its /64) and [`MAX_INTROSPECTIONS`] (96) in all. A request with an uncached token
 //! that finds no place gets 503 at once. So one address flooding made-up tokens holds at most
 //! 16 places and another address's valid token finds one free; and since 96 is below the
 //! authorization server's HTTP/2 stream limit (128 by default), no introspection waits behind
