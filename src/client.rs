@@ -34,6 +34,11 @@
 //! the last failure at once and renewals wait. So a refusing or throttling server sees a
 //! handful of token requests however many calls arrive. Only a server that cannot be reached
 //! (or does not answer) is retried within a call, every 50 ms doubling to 1 s for at most 2 s.
+//! A token the resource refuses as `invalid_token` is replaced at once (the server may have
+//! restarted and forgotten it), but at most once every [`MIN_REPLACEMENT_INTERVAL`]: a
+//! resource that refuses every token (it trusts another server) must not turn each call into a
+//! token request; within the interval the resource's refusal is the call's answer. Calls that
+//! were refused with a token already replaced retry with the new one.
 //!
 //! The secret and tokens are [`SecretString`]s; no `Debug` output or log line shows them.
 
@@ -65,6 +70,8 @@ pub use gate::{FIRST_GATE, MAX_GATE, MAX_RETRY_AFTER};
 
 /// Longest wait between two token requests within one call (to a server that does not answer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest time between two replacements of a token the resource refused.
+pub const MIN_REPLACEMENT_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest time one call spends getting a token.
 pub const TOKEN_BUDGET: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -109,6 +116,8 @@ struct Inner {
     gate: Mutex<Gate>,
     /// A background renewal is under way.
     renewing: AtomicBool,
+    /// When a token the resource refused was last replaced.
+    last_replacement: Mutex<Option<Instant>>,
     /// Tokens received, numbering them so that a stale token is never forgotten twice.
     generations: AtomicU64,
     /// Requests sent to the token endpoint, for operators and tests.
@@ -149,6 +158,7 @@ impl TokenClient {
                 last_failure: Mutex::new(None),
                 gate: Mutex::new(Gate::default()),
                 renewing: AtomicBool::new(false),
+                last_replacement: Mutex::new(None),
                 generations: AtomicU64::new(0),
                 token_requests: AtomicU64::new(0),
             }),
@@ -182,7 +192,8 @@ impl TokenClient {
 
     /// Sends `request` with the managed token and returns the resource's answer, whatever its
     /// status. A 401 `invalid_token` answer drops the token and the call is made once more
-    /// with a new one.
+    /// with a new one, unless a refused token was replaced less than
+    /// [`MIN_REPLACEMENT_INTERVAL`] ago.
     pub async fn call(&self, request: Request<Bytes>) -> Result<Answer, CallError> {
         let (parts, body) = request.into_parts();
         let mut retried = false;
@@ -203,12 +214,31 @@ impl TokenClient {
                 .map_err(CallError::ResourceFailed)?;
             if !retried && says_invalid_token(&answer) {
                 // Revoked, or issued by an authorization server that has since forgotten it.
-                self.forget(&token);
-                retried = true;
-                continue;
+                // Another call may have replaced it already: then use the new one, at no cost.
+                let replaced = self
+                    .current()
+                    .is_none_or(|current| current.generation != token.generation);
+                if replaced || self.may_replace_refused_token() {
+                    self.forget(&token);
+                    retried = true;
+                    continue;
+                }
             }
             return Ok(answer);
         }
+    }
+
+    /// Whether a token the resource refused may be replaced now (see the module doc).
+    fn may_replace_refused_token(&self) -> bool {
+        let Ok(mut last) = self.inner.last_replacement.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|at| now < at + MIN_REPLACEMENT_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     fn current(&self) -> Option<Arc<Token>> {

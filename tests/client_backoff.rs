@@ -320,3 +320,51 @@ async fn call_errors_tell_the_caller_a_short_fixed_reason_and_no_detail() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_that_refuses_every_token_does_not_turn_each_call_into_a_token_request() {
+    // client1 trusts another authorization server than client2: every token is invalid there.
+    let trusted_by_client2 = auth().await;
+    let trusted_by_client1 = auth().await;
+    let client1 = start_client1(&trusted_by_client1.issuer, Duration::from_secs(30)).await;
+    let client2 = start_client2(&trusted_by_client2.issuer, &client1.url("/api/resource")).await;
+    let seen = calls(&client2.url("/call"), 4, Duration::from_millis(2500)).await;
+    assert!(seen.len() > 60, "only {} calls", seen.len());
+    assert!(seen
+        .iter()
+        .all(|(status, body)| *status == StatusCode::BAD_GATEWAY
+            && body["error_description"] == "the resource answered 401"));
+    let issued = trusted_by_client2.service.tokens_issued();
+    assert!(
+        (2..=4).contains(&issued),
+        "{issued} tokens for {} calls: at most one replacement a second",
+        seen.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_concurrent_calls_refused_with_the_old_token_all_succeed_on_one_new_one() {
+    let auth = auth().await;
+    let (addr, issuer) = (auth.addr, auth.issuer.clone());
+    let client1 = start_client1(&issuer, Duration::from_secs(1)).await;
+    let client2 = start_client2(&issuer, &client1.url("/api/resource")).await;
+    let url = client2.url("/call");
+    assert_eq!(http(Proto::H1).get(&url).await.status, StatusCode::OK);
+    // A new server forgets the token; client1 forgets its answer about it after a second.
+    auth.stop().await.unwrap();
+    let restarted = auth_on(rebind(addr).await).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let https = http(Proto::H2);
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let (https, url) = (https.clone(), url.clone());
+            tokio::spawn(async move { https.get(&url).await })
+        })
+        .collect();
+    for call in calls {
+        let reply = tokio::time::timeout(STEP, call).await.unwrap().unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    }
+    assert_eq!(restarted.service.tokens_issued(), 1);
+}
