@@ -4,32 +4,17 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::child::{run, Service, CLIENT1, CLIENT2, OAUTH_SERVER};
+use support::child::{add_client_cli, run, Service, CLIENT1, CLIENT2, OAUTH_SERVER};
 use support::*;
 
 const API: &str = "https://api.example";
 const OTHER: &str = "https://other.example/v1";
-
-/// `add-client` with `args`; its secret.
-fn add_client(file: &Path, id: &str, args: &[&str]) -> String {
-    let output = run(
-        Command::new(OAUTH_SERVER)
-            .args(["add-client", "--clients"])
-            .arg(file)
-            .args(["--id", id])
-            .args(args),
-        Duration::from_secs(10),
-    );
-    assert!(output.status.success(), "{output:?}");
-    let line: Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
-    line["client_secret"].as_str().expect("a secret").to_owned()
-}
 
 struct Stack {
     server: Service,
@@ -44,13 +29,13 @@ struct Stack {
 fn stack(label: &str) -> Stack {
     let dir = temp_dir(label);
     let file = dir.join("clients.json");
-    let svc = add_client(
+    let svc = add_client_cli(
         &file,
         "svc",
         &["--scope", "read", "--audience", API, "--audience", OTHER],
     );
-    let plain = add_client(&file, "plain", &["--scope", "read"]);
-    let rs = add_client(&file, "rs", &["--scope", "read", "--introspect"]);
+    let plain = add_client_cli(&file, "plain", &["--scope", "read"]);
+    let rs = add_client_cli(&file, "rs", &["--scope", "read", "--introspect"]);
     let certs = certs();
     let mut command = Command::new(OAUTH_SERVER);
     command
@@ -103,7 +88,7 @@ fn access_token(reply: &Reply) -> String {
 fn add_client_keeps_audiences_in_the_clients_file_and_refuses_bad_ones() {
     let dir = temp_dir("audience-file");
     let file = dir.join("clients.json");
-    add_client(
+    add_client_cli(
         &file,
         "svc",
         &["--audience", API, "--audience", OTHER, "--audience", API],

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::child::{run, try_run, Service, OAUTH_SERVER};
+use support::child::{add_client_cli, run, try_run, Service, OAUTH_SERVER};
 use support::*;
 use tollgate::oauth::jose::{self, JwksMode, VerifyingKeySet, DEFAULT_MAX_LEN};
 
@@ -42,20 +42,6 @@ fn gen_key(dir: &Path, alg: &str) -> (String, String) {
         line["kid"].as_str().unwrap().to_owned(),
         line["alg"].as_str().unwrap().to_owned(),
     )
-}
-
-fn add_client(file: &Path, id: &str, args: &[&str]) -> String {
-    let output = run(
-        Command::new(OAUTH_SERVER)
-            .args(["add-client", "--clients"])
-            .arg(file)
-            .args(["--id", id])
-            .args(args),
-        Duration::from_secs(10),
-    );
-    assert!(output.status.success(), "{output:?}");
-    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
-    line["client_secret"].as_str().unwrap().to_owned()
 }
 
 /// A server with a keys directory and three clients: `svc` (audience API), `plain` (none),
@@ -89,13 +75,13 @@ fn stack(label: &str, alg: &str, extra: &[&str]) -> Stack {
     let keys = dir.join("keys");
     gen_key(&keys, alg);
     let clients = dir.join("clients.json");
-    let svc = add_client(
+    let svc = add_client_cli(
         &clients,
         "svc",
         &["--scope", "read write", "--audience", API],
     );
-    let plain = add_client(&clients, "plain", &[]);
-    let rs = add_client(&clients, "rs", &["--scope", "read", "--introspect"]);
+    let plain = add_client_cli(&clients, "plain", &[]);
+    let rs = add_client_cli(&clients, "rs", &["--scope", "read", "--introspect"]);
     let mut args = vec!["--token-format", "jwt", "--signing-keys"];
     let keys_arg = keys.to_str().unwrap().to_owned();
     args.push(&keys_arg);
@@ -197,7 +183,7 @@ fn gen_signing_key_writes_a_private_key_into_a_private_directory() {
 fn jwt_format_without_a_key_stops_start_up_naming_gen_signing_key() {
     let dir = temp_dir("nokeys");
     let clients = dir.join("clients.json");
-    add_client(&clients, "svc", &[]);
+    add_client_cli(&clients, "svc", &[]);
     std::fs::create_dir_all(dir.join("empty")).unwrap();
     for keys in [dir.join("empty"), dir.join("missing")] {
         let certs = certs();
@@ -269,7 +255,7 @@ async fn the_jwk_set_holds_public_keys_only_and_the_metadata_names_it() {
     // A server with opaque tokens and no keys publishes no jwks_uri, and no set.
     let dir = temp_dir("nojwks");
     let clients = dir.join("clients.json");
-    add_client(&clients, "svc", &[]);
+    add_client_cli(&clients, "svc", &[]);
     let opaque = serve(&clients, &[]).unwrap();
     let h = http(Proto::H2);
     let metadata = h

@@ -15,25 +15,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use http::StatusCode;
 use serde_json::{json, Value};
-use support::child::{run, Service, CLIENT1, OAUTH_SERVER};
+use support::child::{add_client_cli, run, Service, CLIENT1, OAUTH_SERVER};
 use support::*;
 use tollgate::oauth::jose::{self, Algorithm, HeaderParams, SigningKey};
 
 const AUDIENCE: &str = "https://client1.example";
-
-fn add_client(file: &Path, id: &str, args: &[&str]) -> String {
-    let output = run(
-        Command::new(OAUTH_SERVER)
-            .args(["add-client", "--clients"])
-            .arg(file)
-            .args(["--id", id])
-            .args(args),
-        Duration::from_secs(10),
-    );
-    assert!(output.status.success(), "{output:?}");
-    let line: Value = serde_json::from_slice(&output.stdout).unwrap();
-    line["client_secret"].as_str().unwrap().to_owned()
-}
 
 fn gen_key(dir: &Path, alg: &str) {
     let output = run(
@@ -99,12 +85,12 @@ fn stack(label: &str) -> Stack {
     let keys = dir.join("keys");
     gen_key(&keys, "ES256");
     let clients = dir.join("clients.json");
-    let svc = add_client(
+    let svc = add_client_cli(
         &clients,
         "svc",
         &["--scope", "read", "--audience", AUDIENCE],
     );
-    let reader = add_client(&clients, "reader", &["--audience", AUDIENCE]);
+    let reader = add_client_cli(&clients, "reader", &["--audience", AUDIENCE]);
     let server = serve_as(&clients, &keys, "127.0.0.1:0");
     let issuer = server.base.clone();
     let certs = certs();

@@ -266,14 +266,13 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
     use std::time::Duration;
 
+    /// A directory no test has used: the stamp is unique.
     fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-keys-{name}-{}-{}",
-            std::process::id(),
-            file_stamp(SystemTime::now())
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        dir
+        let stamp = file_stamp(SystemTime::now());
+        std::env::temp_dir().join(format!(
+            "tollgate-keys-{name}-{}-{stamp}",
+            std::process::id()
+        ))
     }
 
     #[test]

@@ -185,27 +185,18 @@ impl MemoryTokenStore {
     }
 
     fn insert_now(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
-        let mut map = self
-            .shard(&hash)
-            .write()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let mut map = self.shard(&hash).write().map_err(poisoned)?;
         map.insert(hash, record);
         Ok(())
     }
 
     fn get_now(&self, hash: &TokenHash, now: u64) -> Result<Option<TokenRecord>, StoreUnavailable> {
-        let map = self
-            .shard(hash)
-            .read()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let map = self.shard(hash).read().map_err(poisoned)?;
         Ok(map.get(hash).filter(|r| r.exp > now).cloned())
     }
 
     fn revoke_now(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
-        let mut map = self
-            .shard(hash)
-            .write()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let mut map = self.shard(hash).write().map_err(poisoned)?;
         let owned = map
             .get(hash)
             .is_some_and(|r| &*r.grant.client_id == client_id);
@@ -216,68 +207,52 @@ impl MemoryTokenStore {
     }
 }
 
+/// A lock some thread panicked while holding: the store cannot be trusted, so it is "down".
+fn poisoned<T>(_: T) -> StoreUnavailable {
+    StoreUnavailable("a store shard was poisoned".into())
+}
+
 impl MemoryTokenStore {
     fn deny_shard(&self, hash: &TokenHash) -> &DenyShard {
         &self.denied[usize::from(hash[0]) % DENY_SHARDS]
     }
 
     fn deny_now(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
-        let mut map = self
-            .deny_shard(&hash)
-            .write()
-            .map_err(|_| StoreUnavailable("a denylist shard was poisoned".into()))?;
+        let mut map = self.deny_shard(&hash).write().map_err(poisoned)?;
         map.insert(hash, exp);
         Ok(())
     }
 
     fn is_denied_now(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
-        let map = self
-            .deny_shard(hash)
-            .read()
-            .map_err(|_| StoreUnavailable("a denylist shard was poisoned".into()))?;
+        let map = self.deny_shard(hash).read().map_err(poisoned)?;
         Ok(map.get(hash).is_some_and(|exp| *exp > now))
     }
 }
 
 impl TokenStore for MemoryTokenStore {
-    fn insert(
-        &self,
-        hash: TokenHash,
-        record: TokenRecord,
-    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
-        std::future::ready(self.insert_now(hash, record))
+    // In memory nothing waits: each call is done when its future is first polled.
+    async fn insert(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
+        self.insert_now(hash, record)
     }
 
-    fn get(
+    async fn get(
         &self,
         hash: &TokenHash,
         now: u64,
-    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreUnavailable>> + Send {
-        std::future::ready(self.get_now(hash, now))
+    ) -> Result<Option<TokenRecord>, StoreUnavailable> {
+        self.get_now(hash, now)
     }
 
-    fn revoke(
-        &self,
-        hash: &TokenHash,
-        client_id: &str,
-    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send {
-        std::future::ready(self.revoke_now(hash, client_id))
+    async fn revoke(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
+        self.revoke_now(hash, client_id)
     }
 
-    fn deny(
-        &self,
-        hash: TokenHash,
-        exp: u64,
-    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
-        std::future::ready(self.deny_now(hash, exp))
+    async fn deny(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
+        self.deny_now(hash, exp)
     }
 
-    fn is_denied(
-        &self,
-        hash: &TokenHash,
-        now: u64,
-    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send {
-        std::future::ready(self.is_denied_now(hash, now))
+    async fn is_denied(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
+        self.is_denied_now(hash, now)
     }
 }
 

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use common::{BoxError, Flags, ServiceFlags};
 use tollgate::app::ResourceService;
-use tollgate::oauth::audience::is_resource_indicator;
 use tollgate::oauth::scope::parse_scope_list;
 use tollgate::resource::{
     GuardConfig, TokenGuard, Validation, DEFAULT_CLOCK_LEEWAY, MAX_CACHE_TTL,
@@ -58,15 +57,7 @@ fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
             return Err(format!("--validation takes introspect or jwt, not {other:?}").into())
         }
     };
-    let audience = flags.value("--audience")?;
-    if let Some(audience) = &audience {
-        if !is_resource_indicator(audience) {
-            return Err(format!(
-                "--audience {audience:?} is not an absolute URI without a fragment"
-            )
-            .into());
-        }
-    }
+    let audience = flags.resource_indicator("--audience")?;
     let leeway: u64 = flags
         .parsed("--clock-leeway", "a whole number of seconds")?
         .unwrap_or(DEFAULT_CLOCK_LEEWAY.as_secs());

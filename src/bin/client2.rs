@@ -17,7 +17,6 @@ use ::http::Uri;
 use common::{BoxError, Flags, ServiceFlags};
 use tollgate::app::CallerService;
 use tollgate::client::{TokenClient, TokenClientConfig};
-use tollgate::oauth::audience::is_resource_indicator;
 use tollgate::secret::SecretString;
 
 const USAGE: &str = "usage:
@@ -42,15 +41,7 @@ fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
         .filter(|u: &Uri| u.scheme_str() == Some("https") && u.host().is_some())
         .ok_or_else(|| format!("--resource {resource:?} is not an absolute https URL"))?;
     let scope = flags.value("--scope")?.filter(|s| !s.trim().is_empty());
-    let audience = flags.value("--audience")?;
-    if let Some(audience) = &audience {
-        if !is_resource_indicator(audience) {
-            return Err(format!(
-                "--audience {audience:?} is not an absolute URI without a fragment"
-            )
-            .into());
-        }
-    }
+    let audience = flags.resource_indicator("--audience")?;
     flags.finish()?;
     service.require_identity()?;
 

@@ -28,7 +28,6 @@ use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
-use tollgate::oauth::audience::is_resource_indicator;
 use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
 use tollgate::{access_log, certs, http};
@@ -139,15 +138,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         }
     };
     let keys_given = flags.path("--signing-keys");
-    let default_audience = flags.value("--default-audience")?;
-    if let Some(audience) = &default_audience {
-        if !is_resource_indicator(audience) {
-            return Err(format!(
-                "--default-audience {audience:?} is not an absolute URI without a fragment"
-            )
-            .into());
-        }
-    }
+    let default_audience = flags.resource_indicator("--default-audience")?;
     let limits = flags.limits()?;
     flags.finish()?;
 

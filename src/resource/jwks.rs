@@ -130,28 +130,22 @@ impl JwksCache {
         self.held_keys()
     }
 
+    /// Whether the held keys are past their max-age.
+    fn refresh_due(&self) -> bool {
+        let refresh_at = self.held.read().ok().and_then(|h| h.refresh_at);
+        refresh_at.is_some_and(|at| Instant::now() >= at)
+    }
+
     /// Starts a background refresh when the held keys are past their max-age.
     fn refresh_if_due(self: &Arc<Self>) {
-        let due = self
-            .held
-            .read()
-            .ok()
-            .and_then(|h| h.refresh_at)
-            .is_some_and(|at| Instant::now() >= at);
-        if !due || self.refreshing.swap(true, Ordering::AcqRel) {
+        if !self.refresh_due() || self.refreshing.swap(true, Ordering::AcqRel) {
             return;
         }
         let cache = self.clone();
         tokio::spawn(async move {
             {
                 let _flight = cache.flight.lock().await;
-                let still_due = cache
-                    .held
-                    .read()
-                    .ok()
-                    .and_then(|h| h.refresh_at)
-                    .is_some_and(|at| Instant::now() >= at);
-                if still_due {
+                if cache.refresh_due() {
                     cache.fetch().await;
                 }
             }

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tollgate::http::Limits;
+use tollgate::oauth::audience::is_resource_indicator;
 
 /// A command line that cannot be run: the message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +121,18 @@ impl Flags {
                     .map_err(|_| format!("{name} takes text, and a value is not UTF-8").into())
             })
             .collect()
+    }
+
+    /// Takes the value of `name`, if given, as a resource indicator (RFC 8707 §2: an absolute
+    /// URI without a fragment), as `--audience` and `--default-audience` want.
+    pub fn resource_indicator(&mut self, name: &str) -> Result<Option<String>, UsageError> {
+        let value = self.value(name)?;
+        match value {
+            Some(uri) if !is_resource_indicator(&uri) => {
+                Err(format!("{name} {uri:?} is not an absolute URI without a fragment").into())
+            }
+            value => Ok(value),
+        }
     }
 
     /// Takes the value of `name` as a path, if given: any bytes will do.
