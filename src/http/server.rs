@@ -2,7 +2,10 @@
 //!
 //! Owns: the connection cap (a semaphore permit taken *before* accept, so at the cap new
 //! connections wait in the kernel's backlog instead of costing memory here, and held through
-//! the TLS handshake so half-open connections count), the bounded handshake, accept errors
+//! the TLS handshake so half-open connections count), the cap per address (a connection from
+//! an address already at [`Limits::max_connections_per_address`] is closed as soon as it is
+//! accepted, before any TLS work, and its permit is free again at once), the bounded
+//! handshake, accept errors
 //! retried with a backoff (EMFILE and the like are never fatal), and the drain on shutdown:
 //! stop accepting, let requests in flight finish for [`Limits::shutdown_grace`], cut the rest.
 //! Does not own: what happens on a connection once its handshake is done (`conn`).
@@ -18,6 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::conn::serve_connection;
+use super::per_address::AddressCounts;
 use super::{Handler, Limits, Peer};
 use crate::access_log;
 
@@ -63,6 +67,7 @@ pub async fn serve<H: Handler>(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = AddressCounts::new(limits.max_connections_per_address);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut accept_backoff = Duration::from_millis(5);
@@ -93,13 +98,18 @@ pub async fn serve<H: Handler>(
                 }
             },
         };
+        let Some(address_slot) = per_address.admit(addr.ip()) else {
+            // One host must not hold the whole cap: closed at once, the permit given back.
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let limits = limits.clone();
         let handler = handler.clone();
         let stop_rx = stop_rx.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, address_slot);
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
