@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::child::{Service, OAUTH_SERVER};
@@ -38,14 +37,7 @@ impl ChildServer {
     fn start_under(wrapper: &[&str], ids: &[&str], extra_args: &[&str]) -> ChildServer {
         let specs: Vec<ClientSpec> = ids.iter().map(|id| client(id, "read", false)).collect();
         let clients = Clients::register(&specs);
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut command = Command::new(program);
-                command.args(args).arg(OAUTH_SERVER);
-                command
-            }
-            None => Command::new(OAUTH_SERVER),
-        };
+        let mut command = support::child::wrapped(wrapper, OAUTH_SERVER);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--cert"])
             .arg(certs().cert())
