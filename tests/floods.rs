@@ -361,6 +361,12 @@ async fn connections_beyond_the_per_address_cap_are_closed_before_the_handshake_
         closed.is_some_and(|t| t < Duration::from_secs(1)),
         "a fifth connection from one address was kept {closed:?}"
     );
+    let said = "connection(s) beyond the cap of 4 per address, the last from 127.0.0.1";
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !server.log().contains(said) {
+        assert!(Instant::now() < deadline, "no log line: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let other = http_from(Proto::H2, [127, 0, 0, 2].into());
     let (reply, _) = timed_token(&other, &server, Duration::from_secs(5)).await;
     assert_eq!(reply.expect("a token for another address").status, 200);
