@@ -5,10 +5,9 @@
 //! the TLS handshake so half-open connections count), the cap per address (a connection from
 //! an address already at [`Limits::max_connections_per_address`] is closed as soon as it is
 //! accepted, before any TLS work, and its permit is free again at once; logged at most once a
-//! second), the bounded
-//! handshake, accept errors
-//! retried with a backoff (EMFILE and the like are never fatal), and the drain on shutdown:
-//! stop accepting, let requests in flight finish for [`Limits::shutdown_grace`], cut the rest.
+//! second), the bounded handshake, accept errors retried with a backoff (EMFILE and the like
+//! are never fatal), and the drain on shutdown: stop accepting, let requests in flight finish
+//! for [`Limits::shutdown_grace`], cut the rest.
 //! Does not own: what happens on a connection once its handshake is done (`conn`).
 
 use std::future::Future;
