@@ -97,8 +97,9 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         return Err("--token-ttl must be at least 1 second".into());
     }
     let issuer = flags.value("--issuer")?;
-    let limits = flags.limits()?;
+    let mut limits = flags.limits()?;
     flags.finish()?;
+    common::fit_open_file_limit("oauth-server", &mut limits, 1);
 
     let registry = ClientRegistry::load(&clients_file)?;
     let tls = http::server_tls_config(&server.cert, &server.key)?;
