@@ -42,12 +42,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use crate::access_log::LogLabel;
 use crate::form::Form;
-use crate::http::{self as h, Body, Handler, Peer, Refusal};
+use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody};
 use crate::oauth::{
     self, HEALTH_PATH, INTROSPECT_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH,
 };
@@ -264,7 +263,7 @@ impl<S: TokenStore> AuthServer<S> {
 }
 
 impl<S: TokenStore> Handler for AuthServer<S> {
-    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>, peer: Peer) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = if parts.method == Method::POST {
             match h::read_body(body, self.config.max_body_bytes).await {

@@ -12,18 +12,24 @@
 //! Parts:
 //! - [`tls`](self::tls): PEM loading (one loader for both directions), the server and client
 //!   configurations, ring as the one crypto provider.
-//! - `server`: binding, the accept loop with the connection cap, the shutdown signal and drain.
-//! - `conn`: one connection: HTTP/1.1 or HTTP/2 by ALPN, the head and idle timers, the checks
-//!   made before a request reaches the handler.
+//! - `server`: binding, the accept loop with the connection caps, the shutdown signal and drain.
+//! - `per_address`: live connections per remote address, and [`address_key`], the key an
+//!   address counts under (also the authorization server's throttle key).
+//! - `conn`: one connection: HTTP/1.1 or HTTP/2 by ALPN, the head, body and idle timers, the
+//!   checks made before a request reaches the handler.
+//! - `clock`: a connection's clock, and the evidence of a pipelined head in hyper's buffer.
 //! - [`Limits`]: every bound the transport enforces, as plain data.
-//! - `body`: reading a whole body under a size limit, for requests and answers alike.
+//! - `body`: [`RequestBody`] (a request's body with its deadline), and reading a whole body
+//!   under a size limit, for requests and answers alike.
 //! - `response`: small response helpers (JSON, `Allow`, the form media type check).
 //! - [`outbound`]: the pooled HTTPS client services use to call each other.
 
 mod body;
+mod clock;
 mod conn;
 mod limits;
 pub mod outbound;
+mod per_address;
 mod response;
 mod server;
 pub mod tls;
@@ -34,11 +40,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
 
-pub use body::{read_body, read_limited, BodyError};
+pub use body::{read_body, read_limited, BodyError, RequestBody, RequestBodyError};
 pub use limits::Limits;
 pub use outbound::{Answer, Outbound, OutboundError};
+pub use per_address::address_key;
 pub use response::{is_form_urlencoded, json_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
 pub use tls::{crypto_provider, server_tls_config, TlsSetupError};
@@ -54,9 +60,12 @@ pub struct Peer {
 
 /// A request handler: one per server, shared by all connections.
 pub trait Handler: Send + Sync + 'static {
+    /// The answer to `req`. Its body fails with [`RequestBodyError::TimedOut`] (read as
+    /// [`BodyError::TimedOut`]) once it is overdue: answer 408, and the transport closes an
+    /// HTTP/1 connection after it. A handler that never reads the body is not held up by it.
     fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         peer: Peer,
     ) -> impl Future<Output = Response<Body>> + Send;
 

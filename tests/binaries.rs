@@ -1,5 +1,6 @@
-//! The command-line contract of `client1` and `client2`: where the secret comes from, and
-//! that a wrong issuer stops start-up with a clear message. The binaries run as child
+//! The command-line contract of `client1` and `client2`: where the secret comes from, that a
+//! wrong issuer stops start-up with a clear message, and the limit flags and open-file limit
+//! they share with the authorization server. The binaries run as child
 //! processes on port 0 (the address they bound is read from their log) against an in-process
 //! authorization server; each wait is bounded.
 
@@ -18,8 +19,13 @@ fn finished(mut command: Command) -> Output {
 }
 
 fn command(binary: &str, issuer: &str) -> Command {
+    command_under(&[], binary, issuer)
+}
+
+/// [`command`] run by `wrapper` (such as `prlimit --nofile=128:128`), if any.
+fn command_under(wrapper: &[&str], binary: &str, issuer: &str) -> Command {
     let certs = certs();
-    let mut command = Command::new(binary);
+    let mut command = support::child::wrapped(wrapper, binary);
     command
         .args(["--listen", "127.0.0.1:0"])
         .arg("--cert")
@@ -136,4 +142,37 @@ async fn client1_with_a_mismatched_issuer_exits_with_a_clear_message() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("must match exactly"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client1_and_client2_fit_their_cap_under_the_file_limit_and_cap_connections_per_address() {
+    let auth = auth().await;
+    for (binary, id) in [(CLIENT1, "rs"), (CLIENT2, "c2")] {
+        let mut command = command_under(&["prlimit", "--nofile=128:128"], binary, &auth.issuer);
+        command
+            .args(["--client-id", id, "--max-connections", "4096"])
+            .args(["--max-connections-per-address", "1", "--body-timeout", "1"])
+            .env("OAUTH_CLIENT_SECRET", auth.secret(id));
+        if binary == CLIENT2 {
+            command.args(["--resource", "https://localhost:1/api/resource"]);
+        }
+        let service = Service::start(command);
+        let log = service.log();
+        assert!(
+            log.contains("--max-connections 4096 does not fit under the open-file limit of 128")
+                && log.contains("serving at most 64 connections"),
+            "{binary}: {log}"
+        );
+        let mut held = raw_tls(service.addr, &[b"http/1.1"]).await.expect("TLS");
+        assert_eq!(h1_get_status(&mut held, "/healthz").await, 200);
+        let mut second = tokio::net::TcpStream::connect(service.addr).await.unwrap();
+        let closed = time_until_closed(&mut second, Duration::from_secs(3)).await;
+        assert!(
+            closed.is_some_and(|t| t < Duration::from_secs(1)),
+            "{binary}: a second connection from one address was kept {closed:?}"
+        );
+        let other = http_from(Proto::H2, [127, 0, 0, 2].into());
+        let reply = other.get(&service.url("/healthz")).await;
+        assert_eq!(reply.status, StatusCode::OK, "{binary}");
+    }
 }

@@ -1,12 +1,12 @@
-//! Floods against the real `oauth-server` binary: slow clients holding half-sent requests,
-//! connections beyond the cap, and brute-force runs against one client id.
+//! Floods against the real `oauth-server` binary: slow clients holding half-sent requests or
+//! bodies that never come, connections beyond the caps, brute-force runs against one client
+//! id, and a connection cap above the open-file limit.
 //!
 //! The server runs as a child process, so the test's own sockets and the server's each stay
 //! well under the default limit of 1,024 open files.
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::child::{Service, OAUTH_SERVER};
@@ -29,9 +29,15 @@ impl std::ops::Deref for ChildServer {
 
 impl ChildServer {
     fn start(ids: &[&str], extra_args: &[&str]) -> ChildServer {
+        ChildServer::start_under(&[], ids, extra_args)
+    }
+
+    /// Runs the server under `wrapper` (a command that runs the rest of its arguments, such
+    /// as `prlimit --nofile=256:256`), if any.
+    fn start_under(wrapper: &[&str], ids: &[&str], extra_args: &[&str]) -> ChildServer {
         let specs: Vec<ClientSpec> = ids.iter().map(|id| client(id, "read", false)).collect();
         let clients = Clients::register(&specs);
-        let mut command = Command::new(OAUTH_SERVER);
+        let mut command = support::child::wrapped(wrapper, OAUTH_SERVER);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--cert"])
             .arg(certs().cert())
@@ -233,6 +239,180 @@ async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A token request from `client` within `limit`: the reply (or what went wrong) and how
+/// long it took.
+async fn timed_token(
+    client: &Client,
+    server: &ChildServer,
+    limit: Duration,
+) -> (Result<Reply, String>, Duration) {
+    let started = Instant::now();
+    let url = server.url("/oauth/token");
+    let authorization = basic("svc", server.secret("svc"));
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", authorization.as_str()),
+    ];
+    let body = b"grant_type=client_credentials";
+    let request = client.try_request(http::Method::POST, &url, &headers, body);
+    let reply = tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {limit:?}")));
+    (reply, started.elapsed())
+}
+
+/// The confirmed attack of issue 9: eight complete token request heads whose 29-byte bodies
+/// never come took every slot of `--max-connections 8` for as long as they stayed open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_token_requests_whose_bodies_never_come_no_longer_stop_fresh_token_requests_at_max_connections_8(
+) {
+    let server = ChildServer::start(&["svc"], &["--max-connections", "8", "--body-timeout", "1"]);
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.expect("TLS");
+        write_all(
+            &mut tls,
+            b"POST /oauth/token HTTP/1.1\r\nHost: localhost\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 29\r\n\r\n",
+        )
+        .await;
+        stalled.push(tls);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for proto in BOTH {
+        let (reply, took) = timed_token(&http(proto), &server, Duration::from_secs(6)).await;
+        let reply = reply.unwrap_or_else(|e| panic!("{proto:?}: {e} while 8 bodies stalled"));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert!(
+            took < Duration::from_secs(4),
+            "{proto:?}: a token took {took:?}"
+        );
+    }
+    // Each stalled request was answered 408 and its connection closed, freeing its slot.
+    for tls in &mut stalled {
+        let (status, head, body) = read_h1_response(tls)
+            .await
+            .expect("read")
+            .expect("a 408, not a bare close");
+        assert_eq!(status, 408, "{head}");
+        let error: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+        assert_eq!(error["error"], "invalid_request");
+        assert!(time_until_closed(tls, Duration::from_secs(2))
+            .await
+            .is_some());
+    }
+}
+
+/// The HTTP/2 form of the attack: HEADERS without END_STREAM on every stream a connection
+/// may open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_token_requests_whose_bodies_never_come_are_answered_408_and_free_their_streams() {
+    let server = ChildServer::start(&["svc"], &["--body-timeout", "1"]);
+    let mut h2 = h2_connection(server.addr).await;
+    let url = server.url("/oauth/token");
+    let authorization = basic("svc", server.secret("svc"));
+    let token_request = |body| {
+        http::Request::post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", &authorization)
+            .body(body)
+            .expect("request")
+    };
+    let stalled: Vec<_> = (0..128)
+        .map(|_| tokio::spawn(h2.send_request(token_request(PartBody::stalled(b"")))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let fresh = tokio::time::timeout(
+        Duration::from_secs(6),
+        h2.send_request(token_request(PartBody::complete(
+            b"grant_type=client_credentials",
+        ))),
+    )
+    .await
+    .expect("the 129th stream waited 6 s behind 128 stalled ones (body timeout 1 s)")
+    .expect("an answer");
+    assert_eq!(fresh.status(), 200);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    for stalled in stalled {
+        let response = stalled
+            .await
+            .expect("task")
+            .expect("an answer, not a reset");
+        assert_eq!(response.status(), 408);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_per_address_cap_are_closed_before_the_handshake_while_other_addresses_get_tokens(
+) {
+    let server = ChildServer::start(&["svc"], &["--max-connections-per-address", "4"]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.expect("TLS");
+        write_all(&mut tls, b"POST /oauth/token HTTP/1.1\r\nHost: loc").await;
+        held.push(tls);
+    }
+    let mut fifth = TcpStream::connect(server.addr).await.expect("connect");
+    let closed = time_until_closed(&mut fifth, Duration::from_secs(3)).await;
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(1)),
+        "a fifth connection from one address was kept {closed:?}"
+    );
+    let said = "connection(s) beyond the cap of 4 per address, the last from 127.0.0.1";
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !server.log().contains(said) {
+        assert!(Instant::now() < deadline, "no log line: {}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let other = http_from(Proto::H2, [127, 0, 0, 2].into());
+    let (reply, _) = timed_token(&other, &server, Duration::from_secs(5)).await;
+    assert_eq!(reply.expect("a token for another address").status, 200);
+    // A connection that ends gives its place back.
+    drop(held.pop());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (reply, _) = timed_token(&http(Proto::H1), &server, Duration::from_secs(2)).await;
+        match reply {
+            Ok(reply) if reply.status == 200 => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "127.0.0.1 never got its place back: {other:?}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_cap_above_the_open_file_limit_is_lowered_with_a_line_on_stderr_and_tokens_still_flow(
+) {
+    let cap = ["--max-connections", "4096"];
+    let server = ChildServer::start_under(&["prlimit", "--nofile=256:256"], &["svc"], &cap);
+    let log = server.log();
+    assert!(
+        log.contains("--max-connections 4096 does not fit under the open-file limit of 256")
+            && log.contains("serving at most 192 connections"),
+        "{log}"
+    );
+    let (reply, _) = timed_token(&http(Proto::H1), &server, Duration::from_secs(5)).await;
+    assert_eq!(reply.expect("a token").status, 200);
+
+    // The soft limit is raised to the hard one first; then 4096 fits and nothing is said.
+    let server = ChildServer::start_under(&["prlimit", "--nofile=256:4200"], &["svc"], &cap);
+    assert!(!server.log().contains("does not fit"), "{}", server.log());
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("the open-file limit");
+    assert_eq!(
+        open_files.split_whitespace().nth(3),
+        Some("4200"),
+        "{open_files}"
+    );
 }
 
 /// `join_all` without the futures crate: the handful of futures here run concurrently.

@@ -1,7 +1,8 @@
 //! The TLS and HTTP layer (`tollgate::http::serve`) against trivial handlers: ALPN and TLS
-//! versions, size limits (431), the handshake, head and idle timeouts, the connection cap,
-//! HTTP/2 settings, and graceful shutdown. Nothing here knows OAuth: the handler answers 200
-//! to everything and echoes a POST body, read with the body limit as every service does.
+//! versions, size limits (431), the handshake, head, body and idle timeouts, pipelined heads,
+//! the connection caps, HTTP/2 settings, and graceful shutdown. Nothing here knows OAuth: the
+//! handler answers 200 to everything (after a second for `/slow`) and echoes a POST body,
+//! read with the body limit as every service does.
 
 mod support;
 
@@ -10,23 +11,25 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use http_body_util::{BodyExt as _, Full};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use tollgate::http::{Body, BodyError, Handler, Limits, Peer};
+use tollgate::http::{Body, BodyError, Handler, Limits, Peer, RequestBody};
 
 use support::*;
 
-/// Answers 200 to every request; a POST's body is read (bounded by `max_body`, 413 beyond)
-/// and echoed.
+/// Answers 200 to every request, `/slow` after a second; a POST's body is read (bounded by
+/// `max_body`, 413 beyond, 408 when late) and echoed. Other bodies are never read.
 struct Echo {
     max_body: usize,
 }
 
 impl Handler for Echo {
-    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>, _peer: Peer) -> Response<Body> {
         let (parts, body) = req.into_parts();
+        if parts.uri.path() == "/slow" {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         if parts.method != Method::POST {
             return Response::new(Full::new(Bytes::from_static(b"ok")));
         }
@@ -35,6 +38,7 @@ impl Handler for Echo {
             Err(e) => {
                 let status = match e {
                     BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                    BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
                     BodyError::Unreadable(_) => StatusCode::BAD_REQUEST,
                 };
                 let mut response = Response::new(Full::new(Bytes::new()));
@@ -316,7 +320,294 @@ async fn http2_settings_allow_128_concurrent_streams_and_16_kib_of_headers() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The connection cap
+// The body deadline and pipelined heads
+
+/// Test limits with a body timeout of 1 s.
+fn quick_bodies() -> Limits {
+    Limits {
+        body_timeout: Duration::from_secs(1),
+        ..limits()
+    }
+}
+
+/// Reads one HTTP/1.1 response within 5 s; panics on a close or a timeout.
+async fn h1_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> (u16, String, Vec<u8>) {
+    tokio::time::timeout(Duration::from_secs(5), read_h1_response(stream))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read")
+        .expect("a response, not a bare close")
+}
+
+#[tokio::test]
+async fn http1_a_body_that_stops_arriving_gets_408_after_the_body_timeout_and_the_connection_closes(
+) {
+    let server = serve(quick_bodies()).await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let started = Instant::now();
+    write_all(
+        &mut tls,
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 29\r\n\r\ngrant",
+    )
+    .await;
+    let (status, head, _) = h1_response(&mut tls).await;
+    let took = started.elapsed();
+    assert_eq!(status, 408, "{head}");
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "408 after {took:?} (body timeout 1 s)"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{head}"
+    );
+    let closed = time_until_closed(&mut tls, Duration::from_secs(2)).await;
+    assert!(closed.is_some(), "the connection stayed open after the 408");
+}
+
+#[tokio::test]
+async fn a_body_trickled_without_end_is_cut_at_the_body_timeout_however_often_bytes_arrive() {
+    let server = serve(quick_bodies()).await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let started = Instant::now();
+    write_all(
+        &mut tls,
+        b"POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
+    .await;
+    // One byte of body every 100 ms, for at most 3 s: never a pause as long as the timeout.
+    let trickle = async {
+        for _ in 0..30 {
+            if tls.write_all(b"1\r\na\r\n").await.is_err() || tls.flush().await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_millis(1500), trickle).await;
+    let (status, _, _) = h1_response(&mut tls).await;
+    assert_eq!(status, 408);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn http2_a_stalled_stream_gets_408_while_the_connections_other_streams_go_on() {
+    let server = serve(quick_bodies()).await;
+    let mut h2 = h2_connection(server.addr).await;
+    let url = server.url("/upload");
+    let request = |body| Request::post(&url).body(body).unwrap();
+    let started = Instant::now();
+    let stalled = [
+        tokio::spawn(h2.send_request(request(PartBody::stalled(b"grant")))),
+        tokio::spawn(h2.send_request(request(PartBody::stalled(b"")))),
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answered = h2
+        .send_request(request(PartBody::complete(b"meanwhile")))
+        .await
+        .expect("an answer");
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body = answered.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"meanwhile");
+    assert!(started.elapsed() < Duration::from_millis(900));
+    for stalled in stalled {
+        let response = tokio::time::timeout(Duration::from_secs(5), stalled)
+            .await
+            .expect("the stalled stream was answered")
+            .unwrap()
+            .expect("an answer, not a reset");
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let again = h2
+        .send_request(request(PartBody::complete(b"after")))
+        .await
+        .expect("the connection still serves");
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn http2_a_connection_with_every_stream_stalled_serves_again_after_the_body_timeout() {
+    let server = serve(quick_bodies()).await;
+    let mut h2 = h2_connection(server.addr).await;
+    let url = server.url("/upload");
+    let request = |body| Request::post(&url).body(body).unwrap();
+    // All 128 streams the server allows, each with HEADERS and no END_STREAM.
+    let stalled: Vec<_> = (0..128)
+        .map(|_| tokio::spawn(h2.send_request(request(PartBody::stalled(b"")))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let fresh = tokio::time::timeout(
+        Duration::from_secs(5),
+        h2.send_request(request(PartBody::complete(b"fresh"))),
+    )
+    .await
+    .expect("a 129th stream waited more than 5 s (body timeout 1 s)")
+    .expect("an answer");
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    for stalled in stalled {
+        let response = stalled.await.unwrap().expect("an answer, not a reset");
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+}
+
+#[tokio::test]
+async fn a_handler_that_never_reads_the_body_answers_at_once_however_stalled_the_body() {
+    let server = serve(limits()).await; // body timeout 10 s: no answer may wait for it
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    let started = Instant::now();
+    write_all(
+        &mut tls,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 29\r\n\r\ngr",
+    )
+    .await;
+    assert_eq!(h1_response(&mut tls).await.0, 200);
+    // hyper cannot find the next request behind an unread body, so it closes.
+    let closed = time_until_closed(&mut tls, Duration::from_secs(2)).await;
+    assert!(
+        closed.is_some(),
+        "the connection was kept behind an unread body"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let mut h2 = h2_connection(server.addr).await;
+    let started = Instant::now();
+    let request = Request::get(server.url("/"))
+        .body(PartBody::stalled(b""))
+        .unwrap();
+    let response = h2.send_request(request).await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let request = Request::get(server.url("/"))
+        .body(PartBody::complete(b""))
+        .unwrap();
+    let response = h2
+        .send_request(request)
+        .await
+        .expect("the connection serves on");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_partial_head_pipelined_behind_a_request_is_closed_after_the_head_timeout() {
+    let server = serve(Limits {
+        head_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(10),
+        ..limits()
+    })
+    .await;
+    let closes_within_the_head_timeout = |what: &'static str| {
+        move |closed: Option<Duration>| {
+            assert!(
+                closed.is_some_and(|t| t < Duration::from_secs(3)),
+                "{what}: a pipelined half head was kept {closed:?} (head timeout 1 s, idle 10 s)"
+            )
+        }
+    };
+    // In one write: a whole request and the start of the next.
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    write_all(
+        &mut tls,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost:",
+    )
+    .await;
+    assert_eq!(h1_response(&mut tls).await.0, 200);
+    closes_within_the_head_timeout("one write")(
+        time_until_closed(&mut tls, Duration::from_secs(4)).await,
+    );
+
+    // The start of the next head written while the request before it is in flight.
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    write_all(&mut tls, b"GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write_all(&mut tls, b"GET / HTTP/1.1\r\nHost:").await;
+    assert_eq!(h1_response(&mut tls).await.0, 200);
+    closes_within_the_head_timeout("while in flight")(
+        time_until_closed(&mut tls, Duration::from_secs(4)).await,
+    );
+
+    // Behind a body holding an empty line of its own.
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    write_all(
+        &mut tls,
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8\r\n\r\nab\r\n\r\ncdGET / HTTP/1.1\r\nHo",
+    )
+    .await;
+    let (status, _, body) = h1_response(&mut tls).await;
+    assert_eq!((status, &body[..]), (200, &b"ab\r\n\r\ncd"[..]));
+    closes_within_the_head_timeout("behind a body")(
+        time_until_closed(&mut tls, Duration::from_secs(4)).await,
+    );
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_that_does_not_pipeline_outlives_the_head_timeout_after_a_post() {
+    let server = serve(Limits {
+        head_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(10),
+        ..limits()
+    })
+    .await;
+    let mut tls = raw_tls(server.addr, &[b"http/1.1"]).await.unwrap();
+    for _ in 0..2 {
+        write_all(
+            &mut tls,
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 8\r\n\r\nab\r\n\r\ncd",
+        )
+        .await;
+        assert_eq!(h1_response(&mut tls).await.0, 200);
+        // Longer than the head timeout, shorter than the idle timeout.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+    }
+    assert_eq!(h1_get_status(&mut tls, "/").await, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The connection caps
+
+#[tokio::test]
+async fn connections_beyond_the_per_address_cap_are_closed_before_the_handshake_and_other_addresses_are_served(
+) {
+    let server = serve(Limits {
+        max_connections_per_address: 2,
+        ..limits()
+    })
+    .await;
+    let mut held = vec![
+        raw_tls(server.addr, &[b"http/1.1"]).await.unwrap(),
+        raw_tls(server.addr, &[b"http/1.1"]).await.unwrap(),
+    ];
+    assert_eq!(h1_get_status(&mut held[1], "/").await, 200);
+    // A third from 127.0.0.1 is closed at once, long before the 5 s handshake timeout, and
+    // without a word of TLS.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let closed = time_until_closed(&mut tcp, Duration::from_secs(2)).await;
+    assert!(
+        closed.is_some_and(|t| t < Duration::from_secs(1)),
+        "a connection beyond the per-address cap was kept {closed:?}"
+    );
+    assert!(raw_tls(server.addr, &[b"http/1.1"]).await.is_err());
+    // Another address is served as usual.
+    let other = http_from(Proto::H1, [127, 0, 0, 2].into());
+    assert_eq!(other.get(&server.url("/")).await.status, StatusCode::OK);
+    // A closed connection gives its slot back.
+    drop(held.remove(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut again = loop {
+        if let Ok(tls) = raw_tls(server.addr, &[b"http/1.1"]).await {
+            break tls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed connection's slot was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(h1_get_status(&mut again, "/").await, 200);
+}
 
 #[tokio::test]
 async fn max_connections_counts_open_connections_and_the_next_one_waits_for_a_free_slot() {

@@ -14,12 +14,11 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
-use hyper::body::Incoming;
 
 use super::{health, CALL_PATH};
 use crate::access_log;
 use crate::client::TokenClient;
-use crate::http::{Body, Handler, Peer, Refusal};
+use crate::http::{Body, Handler, Peer, Refusal, RequestBody};
 use crate::oauth::{self, error_response, HEALTH_PATH};
 
 /// The calling service of the demo (`client2`).
@@ -96,7 +95,7 @@ impl CallerService {
 }
 
 impl Handler for CallerService {
-    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>, _peer: Peer) -> Response<Body> {
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
             CALL_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),

@@ -6,11 +6,10 @@
 //! | `GET /healthz`      | 200 liveness, with whether the authorization server is known yet |
 
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::{health, label, RESOURCE_PATH};
-use crate::http::{json_response, Body, Handler, Peer, Refusal};
+use crate::http::{json_response, Body, Handler, Peer, Refusal, RequestBody};
 use crate::oauth::{self, HEALTH_PATH};
 use crate::resource::TokenGuard;
 
@@ -33,7 +32,7 @@ impl ResourceService {
         &self.guard
     }
 
-    async fn resource(&self, req: &Request<Incoming>, peer: Peer) -> Response<Body> {
+    async fn resource(&self, req: &Request<RequestBody>, peer: Peer) -> Response<Body> {
         #[derive(Serialize)]
         struct Resource<'a> {
             client_id: &'a str,
@@ -65,7 +64,7 @@ impl ResourceService {
 }
 
 impl Handler for ResourceService {
-    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+    async fn handle(&self, req: Request<RequestBody>, peer: Peer) -> Response<Body> {
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
             RESOURCE_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),

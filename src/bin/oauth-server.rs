@@ -139,8 +139,9 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     };
     let keys_given = flags.path("--signing-keys");
     let default_audience = flags.resource_indicator("--default-audience")?;
-    let limits = flags.limits()?;
+    let mut limits = flags.limits()?;
     flags.finish()?;
+    common::fit_open_file_limit("oauth-server", &mut limits, 1);
 
     let registry = ClientRegistry::load(&clients_file)?;
     // Keys are read for the JWT format, or when a directory is named (so JWTs issued before a

@@ -5,67 +5,35 @@
 //! - the head timer: HTTP/1 request heads are bounded in time ([`Limits::head_timeout`]).
 //!   hyper has a header-read timeout, but its timer also runs while a keep-alive connection
 //!   waits for its next request, which would cap keep-alive at the head timeout; so the timer
-//!   here starts at the first byte of a request and stops when hyper hands the request over;
+//!   here starts at the first byte of a request (or when a request completes with a next
+//!   head possibly in hyper's buffer, see `clock`) and stops when hyper hands the request over;
+//! - the body deadline: each request's body is a [`RequestBody`] due
+//!   [`Limits::body_timeout`] after its head was handed over; a 408 on HTTP/1 closes the
+//!   connection;
 //! - the idle timer: a connection with no request in flight closes after
 //!   [`Limits::idle_timeout`]; HTTP/2 also sends keep-alive pings so dead peers are noticed;
 //! - size bounds on heads and HTTP/2 streams (431 beyond), and the [`Refusal`]s;
 //! - the access-log line of every request, and HEAD answers without a body on HTTP/2.
 //!
-//! Time is tokio's clock, like every timer in the crate. Does not own: accepting or the
-//! connection cap (`server`), what a request means (the [`Handler`]).
+//! Time is tokio's clock, like every timer in the crate. Does not own: the clock's state and
+//! the evidence of pipelined bytes (`clock`), accepting or the connection caps (`server`),
+//! what a request means (the [`Handler`]).
 
-use std::io;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::header::{CONTENT_ENCODING, HOST, TRANSFER_ENCODING};
-use http::Request;
-use hyper::body::Incoming;
+use http::header::{HeaderValue, CONNECTION, CONTENT_ENCODING, HOST, TRANSFER_ENCODING};
+use http::{Request, StatusCode};
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Body, Handler, Limits, Peer, Refusal};
+use super::clock::{ClockedIo, ConnClock, NO_HEAD};
+use super::{Body, Handler, Limits, Peer, Refusal, RequestBody};
 use crate::access_log;
-
-/// Per-connection clock shared by the IO wrapper, the service wrapper and the watcher loop.
-struct ConnClock {
-    origin: Instant,
-    /// Requests handed to the service and not yet answered.
-    in_flight: AtomicU32,
-    /// When the last request was answered (ms since `origin`): the start of idleness.
-    last_done_ms: AtomicU64,
-    /// When the first byte of a not-yet-complete HTTP/1 request head arrived, or `NO_HEAD`.
-    head_started_ms: AtomicU64,
-    /// Wakes the connection's watcher when a head starts, so it arms the head timer at once
-    /// instead of at its next idle deadline.
-    head_started: tokio::sync::Notify,
-}
-
-const NO_HEAD: u64 = u64::MAX;
-
-impl ConnClock {
-    fn now_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
-    }
-}
-
-/// Decrements the in-flight count when a request's future ends, answered or dropped.
-struct InFlight(Arc<ConnClock>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0
-            .last_done_ms
-            .store(self.0.now_ms(), Ordering::Relaxed);
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 pub(super) async fn serve_connection<H: Handler>(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
@@ -75,17 +43,10 @@ pub(super) async fn serve_connection<H: Handler>(
     handler: Arc<H>,
     mut stop_rx: watch::Receiver<bool>,
 ) {
-    let clock = Arc::new(ConnClock {
-        origin: Instant::now(),
-        in_flight: AtomicU32::new(0),
-        last_done_ms: AtomicU64::new(0),
-        head_started_ms: AtomicU64::new(NO_HEAD),
-        head_started: tokio::sync::Notify::new(),
-    });
+    let clock = Arc::new(ConnClock::new(!is_h2));
     let io = TokioIo::new(ClockedIo {
         inner: tls,
         clock: clock.clone(),
-        track_heads: !is_h2,
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -111,16 +72,17 @@ pub(super) async fn serve_connection<H: Handler>(
 
     let service_clock = clock.clone();
     let max_head = limits.max_head_bytes;
+    // Capped so that adding it to an instant cannot overflow, whatever the flag said.
+    let body_timeout = limits
+        .body_timeout
+        .min(Duration::from_secs(365 * 24 * 3600));
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        service_clock.in_flight.fetch_add(1, Ordering::Relaxed);
-        service_clock
-            .head_started_ms
-            .store(NO_HEAD, Ordering::Relaxed);
-        let guard = InFlight(service_clock.clone());
+        let started = Instant::now();
+        let guard = service_clock.request_started(req.body().size_hint().exact());
+        let req = req.map(|body| RequestBody::new(body, started + body_timeout));
         let handler = handler.clone();
         async move {
             let _guard = guard;
-            let started = Instant::now();
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let mut response = match refusal_of(&req, max_head) {
@@ -133,6 +95,13 @@ pub(super) async fn serve_connection<H: Handler>(
                 // where DATA frames after a HEAD are a protocol error.
                 *response.body_mut() = Body::default();
             }
+            if !is_h2 && response.status() == StatusCode::REQUEST_TIMEOUT {
+                // The rest of a late body would be read as the next request: close instead
+                // (RFC 9110 §15.5.9). HTTP/2 has no such header; its stream simply ends.
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
             Ok::<_, std::convert::Infallible>(response)
         }
     });
@@ -141,8 +110,9 @@ pub(super) async fn serve_connection<H: Handler>(
     tokio::pin!(conn);
     let mut closing = false;
     let mut stop_seen = false;
-    let head_timeout_ms = limits.head_timeout.as_millis() as u64;
-    let idle_timeout_ms = limits.idle_timeout.as_millis() as u64;
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let head_timeout_ms = millis(limits.head_timeout);
+    let idle_timeout_ms = millis(limits.idle_timeout);
     loop {
         let now = clock.now_ms();
         let head_started = clock.head_started_ms.load(Ordering::Relaxed);
@@ -150,11 +120,14 @@ pub(super) async fn serve_connection<H: Handler>(
             // A connection asked to close gets a short while to flush, then is cut.
             now + 5_000
         } else if head_started != NO_HEAD {
-            head_started + head_timeout_ms
+            head_started.saturating_add(head_timeout_ms)
         } else if clock.in_flight.load(Ordering::Relaxed) == 0 {
-            clock.last_done_ms.load(Ordering::Relaxed) + idle_timeout_ms
+            clock
+                .last_done_ms
+                .load(Ordering::Relaxed)
+                .saturating_add(idle_timeout_ms)
         } else {
-            now + idle_timeout_ms
+            now.saturating_add(idle_timeout_ms)
         };
         let sleep = tokio::time::sleep(Duration::from_millis(deadline_ms.saturating_sub(now)));
         tokio::select! {
@@ -174,14 +147,14 @@ pub(super) async fn serve_connection<H: Handler>(
                 }
                 let now = clock.now_ms();
                 let head_started = clock.head_started_ms.load(Ordering::Relaxed);
-                if head_started != NO_HEAD && now >= head_started + head_timeout_ms {
+                if head_started != NO_HEAD && now >= head_started.saturating_add(head_timeout_ms) {
                     // A request head that does not arrive in time: a slow or stuck client.
                     return;
                 }
                 let idle_since = clock.last_done_ms.load(Ordering::Relaxed);
                 if head_started == NO_HEAD
                     && clock.in_flight.load(Ordering::Relaxed) == 0
-                    && now >= idle_since + idle_timeout_ms
+                    && now >= idle_since.saturating_add(idle_timeout_ms)
                 {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
@@ -236,64 +209,6 @@ fn head_size<B>(req: &Request<B>) -> usize {
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
         + uri
-}
-
-/// The TLS stream, noting when an HTTP/1 request head starts arriving.
-struct ClockedIo<T> {
-    inner: T,
-    clock: Arc<ConnClock>,
-    track_heads: bool,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if self.track_heads
-            && buf.filled().len() > before
-            && self.clock.in_flight.load(Ordering::Relaxed) == 0
-            && self.clock.head_started_ms.load(Ordering::Relaxed) == NO_HEAD
-        {
-            let now = self.clock.now_ms();
-            self.clock.head_started_ms.store(now, Ordering::Relaxed);
-            self.clock.head_started.notify_one();
-        }
-        result
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]

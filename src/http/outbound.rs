@@ -228,6 +228,12 @@ impl Outbound {
                         target: target.to_owned(),
                         detail: format!("the answer broke off: {detail}"),
                     },
+                    // Only request bodies have a deadline of their own; the request timeout
+                    // bounds an answer.
+                    BodyError::TimedOut => OutboundError::Unreachable {
+                        target: target.to_owned(),
+                        detail: "the answer did not arrive in time".to_owned(),
+                    },
                 })
             })?;
         Ok(Answer {

@@ -2,9 +2,12 @@
 //!
 //! Owns: the connection cap (a semaphore permit taken *before* accept, so at the cap new
 //! connections wait in the kernel's backlog instead of costing memory here, and held through
-//! the TLS handshake so half-open connections count), the bounded handshake, accept errors
-//! retried with a backoff (EMFILE and the like are never fatal), and the drain on shutdown:
-//! stop accepting, let requests in flight finish for [`Limits::shutdown_grace`], cut the rest.
+//! the TLS handshake so half-open connections count), the cap per address (a connection from
+//! an address already at [`Limits::max_connections_per_address`] is closed as soon as it is
+//! accepted, before any TLS work, and its permit is free again at once; logged at most once a
+//! second), the bounded handshake, accept errors retried with a backoff (EMFILE and the like
+//! are never fatal), and the drain on shutdown: stop accepting, let requests in flight finish
+//! for [`Limits::shutdown_grace`], cut the rest.
 //! Does not own: what happens on a connection once its handshake is done (`conn`).
 
 use std::future::Future;
@@ -18,6 +21,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::conn::serve_connection;
+use super::per_address::AddressCounts;
 use super::{Handler, Limits, Peer};
 use crate::access_log;
 
@@ -50,6 +54,35 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Connections closed at the per-address cap, logged at most once a second so that a flood of
+/// them cannot become a flood of log lines.
+#[derive(Default)]
+struct Refusals {
+    /// Closed since the last line.
+    count: u64,
+    last_logged: Option<tokio::time::Instant>,
+}
+
+impl Refusals {
+    fn note(&mut self, peer: SocketAddr, cap: usize) {
+        self.count += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .last_logged
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            return;
+        }
+        access_log::event(format_args!(
+            "closed {} connection(s) beyond the cap of {cap} per address, the last from {}",
+            self.count,
+            peer.ip()
+        ));
+        self.count = 0;
+        self.last_logged = Some(now);
+    }
+}
+
 /// Serves `handler` on `listener` over TLS until `shutdown` resolves, then stops accepting,
 /// lets in-flight requests finish for at most [`Limits::shutdown_grace`], cuts the rest, and
 /// returns.
@@ -63,6 +96,8 @@ pub async fn serve<H: Handler>(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let limits = Arc::new(limits);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = AddressCounts::new(limits.max_connections_per_address);
+    let mut refusals = Refusals::default();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut accept_backoff = Duration::from_millis(5);
@@ -93,13 +128,19 @@ pub async fn serve<H: Handler>(
                 }
             },
         };
+        let Some(address_slot) = per_address.admit(addr.ip()) else {
+            // One host must not hold the whole cap: closed at once, the permit given back.
+            drop(tcp);
+            refusals.note(addr, limits.max_connections_per_address);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let limits = limits.clone();
         let handler = handler.clone();
         let stop_rx = stop_rx.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _slots = (permit, address_slot);
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,

@@ -69,6 +69,13 @@ pub fn body_error_response(error: BodyError) -> Response<Body> {
             "invalid_request",
             "the request body is too large",
         ),
+        // `invalid_request` is the RFC 6749 §5.2 code for a request "otherwise malformed",
+        // which an incomplete one is; a code of our own would be one no OAuth client knows.
+        BodyError::TimedOut => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            "the request body did not arrive in time",
+        ),
         BodyError::Unreadable(_) => error_response(
             StatusCode::BAD_REQUEST,
             "invalid_request",

@@ -2,7 +2,8 @@
 //! `--listen ...:0` and reads the address it bound from its `listening on ADDR` log line, so
 //! no test probes for a free port; its stderr keeps being drained into a buffer tests can read
 //! ([`Service::log`]). The child is killed when the guard is dropped. [`run`] and [`try_run`]
-//! run a command that should exit by itself, bounded in time.
+//! run a command that should exit by itself, bounded in time; [`wrapped`] runs one under
+//! another (such as `prlimit`).
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -195,6 +196,19 @@ impl Drop for Service {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// A command running `program` under `wrapper` (a command that runs the rest of its
+/// arguments, such as `prlimit --nofile=256:256`), or `program` itself when `wrapper` is empty.
+pub fn wrapped(wrapper: &[&str], program: &str) -> Command {
+    match wrapper.split_first() {
+        Some((first, args)) => {
+            let mut command = Command::new(first);
+            command.args(args).arg(program);
+            command
+        }
+        None => Command::new(program),
     }
 }
 

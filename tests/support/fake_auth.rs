@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use hyper::body::Incoming;
+
 use serde_json::json;
 
 use tollgate::http::{Body, Handler, Peer};
@@ -138,7 +138,11 @@ impl FakeAuth {
 }
 
 impl Handler for FakeAuth {
-    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+    async fn handle(
+        &self,
+        req: Request<tollgate::http::RequestBody>,
+        _peer: Peer,
+    ) -> Response<Body> {
         match req.uri().path() {
             "/.well-known/oauth-authorization-server" => self.metadata(),
             "/oauth/token" => self.token(),

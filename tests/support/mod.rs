@@ -7,7 +7,7 @@
 //!   client1, client2, and any `Handler` on the library's TLS stack.
 //! - [`child`]: the binaries as child processes, with the address they bound read from their
 //!   log, stderr kept for inspection, killed on drop.
-//! - [`raw`]: raw TLS and hand-written HTTP/1.1.
+//! - [`raw`]: raw TLS and hand-written HTTP/1.1; HTTP/2 requests whose bodies stall.
 //! - [`delay`]: a loopback TCP proxy that puts a peer a fixed delay away.
 //! - [`fake_auth`]: a stand-in authorization server whose token and introspection answers a
 //!   test chooses (refusals, `Retry-After`, odd `expires_in`, no answer at all).
@@ -32,8 +32,8 @@ pub use https::{
     basic, basic_raw, both, http, http_from, http_trusting, Client, Proto, Reply, BOTH,
 };
 pub use raw::{
-    h1_get_status, raw_tls, raw_tls_with, raw_tls_with_ca, read_h1_response, time_until_closed,
-    write_all,
+    h1_get_status, h2_connection, raw_tls, raw_tls_with, raw_tls_with_ca, read_h1_response,
+    time_until_closed, write_all, PartBody,
 };
 pub use servers::{
     auth, auth_on, client, default_clients, limits, loopback, rebind, start_auth, start_client1,

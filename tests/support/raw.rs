@@ -1,10 +1,19 @@
 //! Raw TLS and hand-written HTTP/1.1, for what a well-behaved client cannot send: invalid
-//! bytes, half-sent heads, silent connections.
+//! bytes, half-sent heads, silent connections; and an HTTP/2 connection whose request bodies
+//! may stop short ([`h2_connection`], [`PartBody`]).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -163,4 +172,61 @@ pub async fn time_until_closed<S: AsyncRead + Unpin>(
 pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) {
     stream.write_all(bytes).await.expect("write");
     stream.flush().await.expect("flush");
+}
+
+/// A request body for HTTP/2 tests: some bytes, then either the end of the stream or nothing
+/// more, ever, as from a client that stalls (an empty stalled body is HEADERS without
+/// END_STREAM).
+pub struct PartBody {
+    data: Option<Bytes>,
+    ends: bool,
+}
+
+impl PartBody {
+    pub fn complete(data: &[u8]) -> PartBody {
+        PartBody {
+            data: (!data.is_empty()).then(|| Bytes::copy_from_slice(data)),
+            ends: true,
+        }
+    }
+
+    pub fn stalled(data: &[u8]) -> PartBody {
+        PartBody {
+            ends: false,
+            ..PartBody::complete(data)
+        }
+    }
+}
+
+impl hyper::body::Body for PartBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.data.take() {
+            Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            None if self.ends => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.ends
+    }
+}
+
+/// An HTTP/2 connection to `localhost` at `addr` (hyper's client over TLS, trusting the test
+/// CA) for requests with a [`PartBody`]; URLs must be absolute. Ends when the handle and its
+/// clones are dropped.
+pub async fn h2_connection(addr: SocketAddr) -> SendRequest<PartBody> {
+    let tls = raw_tls(addr, &[b"h2"]).await.expect("TLS connection");
+    let (send, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    send
 }

@@ -35,8 +35,9 @@ impl From<&str> for UsageError {
 /// The limit flags [`Flags::limits`] understands, for usage texts.
 pub const LIMIT_FLAGS_HELP: &str =
     "  --handshake-timeout SECS  (5)   --head-timeout SECS (5)   --idle-timeout SECS (60)
-  --max-connections N (4096)     --max-body-bytes N (16384) --max-head-bytes N (16384)
-  --h2-max-streams N (128)       --h2-max-header-bytes N (16384)  --shutdown-grace SECS (10)";
+  --body-timeout SECS (10)       --max-connections N (4096) --max-connections-per-address N (512)
+  --max-body-bytes N (16384)     --max-head-bytes N (16384) --h2-max-streams N (128)
+  --h2-max-header-bytes N (16384)  --shutdown-grace SECS (10)";
 
 /// The flags every tollgate server takes: where to listen, and its certificate and key.
 #[derive(Debug)]
@@ -202,12 +203,24 @@ impl Flags {
         limits.head_timeout = secs(self, "--head-timeout", limits.head_timeout)?;
         limits.idle_timeout = secs(self, "--idle-timeout", limits.idle_timeout)?;
         limits.shutdown_grace = secs(self, "--shutdown-grace", limits.shutdown_grace)?;
-        if let Some(n) = self.parsed::<usize>("--max-connections", count)? {
-            if n == 0 {
-                return Err("--max-connections must be at least 1".into());
-            }
-            limits.max_connections = n;
+        limits.body_timeout = secs(self, "--body-timeout", limits.body_timeout)?;
+        if limits.body_timeout.is_zero() {
+            // Every body not already there on the first read would be refused.
+            return Err("--body-timeout must be at least 1 second".into());
         }
+        let at_least_one = |flags: &mut Flags, name: &str, default: usize| match flags
+            .parsed::<usize>(name, count)?
+        {
+            Some(0) => Err(UsageError(format!("{name} must be at least 1"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        };
+        limits.max_connections = at_least_one(self, "--max-connections", limits.max_connections)?;
+        limits.max_connections_per_address = at_least_one(
+            self,
+            "--max-connections-per-address",
+            limits.max_connections_per_address,
+        )?;
         if let Some(n) = self.parsed("--max-body-bytes", count)? {
             limits.max_body_bytes = n;
         }
@@ -327,13 +340,33 @@ mod tests {
 
     #[test]
     fn limit_flags_parse_and_reject_garbage() {
-        let mut flags =
-            Flags::parse(args(&["--max-connections", "10", "--head-timeout=2"]), &[]).unwrap();
+        let mut flags = Flags::parse(
+            args(&[
+                "--max-connections",
+                "10",
+                "--head-timeout=2",
+                "--body-timeout=3",
+                "--max-connections-per-address",
+                "4",
+            ]),
+            &[],
+        )
+        .unwrap();
         let limits = flags.limits().unwrap();
         assert_eq!(limits.max_connections, 10);
         assert_eq!(limits.head_timeout, Duration::from_secs(2));
+        assert_eq!(limits.body_timeout, Duration::from_secs(3));
+        assert_eq!(limits.max_connections_per_address, 4);
         assert!(flags.finish().is_ok());
-        for bad in [["--max-connections", "-1"], ["--max-connections", "0"]] {
+        let defaults = Flags::default().limits().unwrap();
+        assert_eq!(defaults.body_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.max_connections_per_address, 512);
+        for bad in [
+            ["--max-connections", "-1"],
+            ["--max-connections", "0"],
+            ["--max-connections-per-address", "0"],
+            ["--body-timeout", "0"],
+        ] {
             let mut flags = Flags::parse(args(&bad), &[]).unwrap();
             assert!(flags.limits().is_err(), "{bad:?}");
         }

@@ -1,8 +1,10 @@
 //! What the binaries share: their `main` (help, errors, exit status), the runtime, the flags
-//! of the services that call the authorization server, and loading a client secret.
+//! of the services that call the authorization server, loading a client secret, and fitting
+//! the connection cap under the open-file limit.
 //!
 //! Included by each binary with `#[path]`; not part of the library, which never prints or
-//! exits. Owns: everything about start-up that is not a service's behaviour.
+//! exits and does not own process-wide settings. Owns: everything about start-up that is not
+//! a service's behaviour.
 
 // Each binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
@@ -102,9 +104,10 @@ pub fn run_service<H: Handler>(
         auth_server,
         client_id,
         client_secret,
-        limits,
+        mut limits,
         ..
     } = service;
+    fit_open_file_limit(program, &mut limits, 1);
     runtime()?.block_on(async move {
         let listener = http::bind(listen)
             .await
@@ -133,6 +136,54 @@ pub fn run_service<H: Handler>(
         access_log::flush();
         Ok(result?)
     })
+}
+
+/// Open files kept free beyond the served connections: listeners, outgoing connections (to
+/// the authorization server, to a resource), the files read at start.
+pub const FILE_HEADROOM: u64 = 64;
+
+/// Raises the soft open-file limit (`RLIMIT_NOFILE`) to the hard limit, then, if `services`
+/// servers of `limits.max_connections` each (and [`FILE_HEADROOM`]) still do not fit under
+/// it, lowers the cap to what fits and says so on stderr: beyond the limit, accepting would
+/// fail with EMFILE while the cap still promised room, and every new client would wait.
+pub fn fit_open_file_limit(program: &str, limits: &mut Limits, services: usize) {
+    let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(open_files) => open_files,
+        Err(e) => {
+            eprintln!(
+                "{program}: cannot read or raise the open-file limit ({e}); the connection cap \
+                 stays at {}",
+                limits.max_connections
+            );
+            return;
+        }
+    };
+    let wanted = limits.max_connections;
+    let fitted = fitted_connections(wanted, services, open_files);
+    if fitted < wanted {
+        let (cap, each) = match services {
+            1 => (format!("--max-connections {wanted} does"), ""),
+            n => (
+                format!("{n} services of {wanted} connections each do"),
+                " each",
+            ),
+        };
+        eprintln!(
+            "{program}: {cap} not fit under the open-file limit of {open_files} (less \
+             {FILE_HEADROOM} kept for listeners, outgoing connections and files); serving at \
+             most {fitted} connections{each}"
+        );
+        limits.max_connections = fitted;
+    }
+}
+
+/// The most connections each of `services` servers may take under an open-file limit of
+/// `open_files`, at most `wanted`, and at least one.
+fn fitted_connections(wanted: usize, services: usize, open_files: u64) -> usize {
+    let available = open_files.saturating_sub(FILE_HEADROOM) / services.max(1) as u64;
+    usize::try_from(available)
+        .unwrap_or(usize::MAX)
+        .clamp(1, wanted.max(1))
 }
 
 /// Who a service is at the authorization server, as far as its flags say.
@@ -262,6 +313,18 @@ pub fn load_client_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_cap_is_lowered_only_when_it_does_not_fit_under_the_file_limit() {
+        assert_eq!(fitted_connections(4096, 1, 1_048_576), 4096);
+        assert_eq!(fitted_connections(4096, 1, 1024), 960);
+        assert_eq!(fitted_connections(4096, 3, 1024), 320);
+        assert_eq!(fitted_connections(100, 1, 164), 100);
+        assert_eq!(fitted_connections(100, 1, 163), 99);
+        // Whatever the limit, a service still serves.
+        assert_eq!(fitted_connections(4096, 1, 10), 1);
+        assert_eq!(fitted_connections(4096, 1, u64::MAX), 4096);
+    }
 
     fn temp_file(name: &str, contents: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("tollgate-secret-{}", std::process::id()));

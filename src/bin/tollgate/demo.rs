@@ -47,6 +47,8 @@ pub struct DemoConfig {
     pub auth_port: u16,
     pub resource_port: u16,
     pub caller_port: u16,
+    /// The limits of each of the three services.
+    pub limits: Limits,
 }
 
 impl Default for DemoConfig {
@@ -59,6 +61,7 @@ impl Default for DemoConfig {
             auth_port: 5003,
             resource_port: 5004,
             caller_port: 5005,
+            limits: Limits::default(),
         }
     }
 }
@@ -184,7 +187,7 @@ pub async fn run(
     let auth_task = tokio::spawn(tollgate::auth::run(
         auth_listener,
         tls.clone(),
-        Limits::default(),
+        config.limits.clone(),
         auth.clone(),
         stopped(),
     ));
@@ -198,7 +201,7 @@ pub async fn run(
     let resource_task = tokio::spawn(app::run(
         resource_listener,
         tls.clone(),
-        Limits::default(),
+        config.limits.clone(),
         resource.clone(),
         discovered.clone(),
         stopped(),
@@ -221,7 +224,7 @@ pub async fn run(
     let caller_task = tokio::spawn(app::run(
         caller_listener,
         tls,
-        Limits::default(),
+        config.limits.clone(),
         caller,
         discovered,
         stopped(),

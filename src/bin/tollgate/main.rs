@@ -48,6 +48,8 @@ fn run(args: Vec<OsString>) -> Result<(), BoxError> {
     config.resource_port = port(&mut flags, "--resource-port", config.resource_port)?;
     config.caller_port = port(&mut flags, "--caller-port", config.caller_port)?;
     flags.finish()?;
+    // Three services share this process's open files.
+    common::fit_open_file_limit("tollgate", &mut config.limits, 3);
 
     common::runtime()?.block_on(async move {
         let mut stdout = std::io::stdout();
