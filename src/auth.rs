@@ -248,7 +248,7 @@ impl<'a> Call<'a> {
 fn label(response: &mut Response<Body>, client_id: &str) {
     response
         .extensions_mut()
-        .insert(LogLabel(format!("client_id={client_id}")));
+        .insert(LogLabel::client(client_id));
 }
 
 #[derive(Serialize)]
