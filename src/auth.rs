@@ -12,9 +12,9 @@
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store),
-//! [`throttle`] (lockouts), [`error`] (the error enum and its responses). Does not own:
-//! sockets, TLS or limits (see [`crate::http`]), nor the wire shapes it shares with the other
-//! roles (see [`crate::oauth`]).
+//! [`throttle`] (lockouts and failure budgets), [`error`] (the error enum and its
+//! responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod authenticate;
 pub mod clients;
@@ -46,7 +46,7 @@ use crate::http::{self as h, Body, Handler, Peer, Refusal};
 use crate::oauth::{self, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
-use throttle::{Policy, Throttle};
+use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
 
 /// Settings of the authorization server.
@@ -60,8 +60,10 @@ pub struct AuthConfig {
     pub max_body_bytes: usize,
     /// How often expired tokens are swept from the in-memory store.
     pub sweep_interval: Duration,
-    pub client_throttle: Policy,
-    pub address_throttle: Policy,
+    /// Lockouts per (client id, source address).
+    pub client_lockout: Policy,
+    /// Failure budgets per source address.
+    pub address_budget: BudgetPolicy,
 }
 
 impl AuthConfig {
@@ -71,8 +73,8 @@ impl AuthConfig {
             token_ttl: Duration::from_secs(3600),
             max_body_bytes: 16 * 1024,
             sweep_interval: Duration::from_secs(5),
-            client_throttle: Policy::per_client(),
-            address_throttle: Policy::per_address(),
+            client_lockout: Policy::per_client(),
+            address_budget: BudgetPolicy::per_address(),
         }
     }
 }
@@ -82,10 +84,10 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     config: AuthConfig,
     registry: ClientRegistry,
     store: Arc<S>,
-    /// Failed authentications per client id.
-    client_throttle: Throttle,
-    /// Failed authentications per remote address.
-    address_throttle: Throttle,
+    /// Failed authentications per (client id, source address): the lockouts.
+    lockouts: Lockouts,
+    /// Failed authentications per source address: the budgets.
+    budgets: Budgets,
     /// The metadata document, rendered once: it never changes while the server runs.
     metadata: Bytes,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
@@ -138,8 +140,8 @@ impl<S: TokenStore> AuthServer<S> {
             .map(|id| (id.to_owned(), Arc::from(id)))
             .collect();
         AuthServer {
-            client_throttle: Throttle::new(config.client_throttle.clone()),
-            address_throttle: Throttle::new(config.address_throttle.clone()),
+            lockouts: Lockouts::new(config.client_lockout.clone()),
+            budgets: Budgets::new(config.address_budget.clone()),
             config,
             registry,
             store,
@@ -158,11 +160,11 @@ impl<S: TokenStore> AuthServer<S> {
         &self.config
     }
 
-    /// Keys the brute-force limiters remember (per client id, per address): bounded by their
-    /// policies' capacities however many ids an attacker invents.
+    /// Keys the brute-force limiters remember (per client id and address, per address):
+    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
     #[cfg(any(test, feature = "test-hooks"))]
     pub fn throttled_keys(&self) -> (usize, usize) {
-        (self.client_throttle.len(), self.address_throttle.len())
+        (self.lockouts.len(), self.budgets.len())
     }
 
     /// Access tokens issued since the server started.

@@ -24,7 +24,7 @@ pub mod scope;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use basic::{basic_authorization, parse_basic, BasicError};
+pub use basic::{basic_authorization, basic_client_id_hint, parse_basic, BasicError};
 pub use errors::{
     body_error_response, error_response, method_not_allowed, not_found, refusal_response,
     status_error,
