@@ -1,12 +1,16 @@
 //! The OAuth 2.0 authorization server: client-credentials tokens and what goes with them.
 //!
-//! | route                                         | file             | RFC                       |
-//! |-----------------------------------------------|------------------|---------------------------|
-//! | `POST /oauth/token`                           | `token.rs`       | RFC 6749 §4.4, §5, §2.3.1 |
-//! | `POST /oauth/introspect`                      | `introspect.rs`  | RFC 7662                  |
-//! | `POST /oauth/revoke`                          | `revoke.rs`      | RFC 7009                  |
-//! | `GET /.well-known/oauth-authorization-server` | `metadata.rs`    | RFC 8414                  |
-//! | `GET /healthz`                                | here             | liveness                  |
+//! | route                                              | file            | RFC                       |
+//! |----------------------------------------------------|-----------------|---------------------------|
+//! | `POST PATH/oauth/token`                            | `token.rs`      | RFC 6749 §4.4, §5, §2.3.1 |
+//! | `POST PATH/oauth/introspect`                       | `introspect.rs` | RFC 7662                  |
+//! | `POST PATH/oauth/revoke`                           | `revoke.rs`     | RFC 7009                  |
+//! | `GET /.well-known/oauth-authorization-server PATH` | `metadata.rs`   | RFC 8414 §3.1             |
+//! | `GET /healthz`                                     | here            | liveness                  |
+//!
+//! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
+//! without one: the endpoints live under it and the metadata where RFC 8414 §3.1 puts it, so
+//! the metadata never names a URL that is not served. `/healthz` is always at the root.
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
@@ -43,7 +47,8 @@ use serde::Serialize;
 use crate::access_log::LogLabel;
 use crate::form::Form;
 use crate::http::{self as h, Body, Handler, Peer, Refusal};
-use crate::oauth::{self, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH};
+use crate::oauth::{REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
 use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
@@ -53,6 +58,8 @@ use tokens::{Grant, MemoryTokenStore, TokenStore};
 #[derive(Clone, Debug)]
 pub struct AuthConfig {
     /// The issuer identifier (RFC 8414 §2), used byte for byte in metadata and introspection.
+    /// It should pass [`Issuer::parse`] (`oauth-server` refuses to start otherwise); one that
+    /// does not is served as an issuer without a path.
     pub issuer: String,
     /// Lifetime of issued access tokens.
     pub token_ttl: Duration,
@@ -88,6 +95,8 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     lockouts: Lockouts,
     /// Failed authentications per source address: the budgets.
     budgets: Budgets,
+    /// The paths served, under the issuer's path.
+    routes: Routes,
     /// The metadata document, rendered once: it never changes while the server runs.
     metadata: Bytes,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
@@ -134,7 +143,9 @@ impl AuthServer<MemoryTokenStore> {
 
 impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
-        let metadata = metadata::render(&config.issuer, &registry);
+        let issuer = Issuer::parse(&config.issuer).ok();
+        let routes = Routes::new(issuer.as_ref());
+        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry);
         let client_ids = registry
             .all_ids()
             .map(|id| (id.to_owned(), Arc::from(id)))
@@ -145,6 +156,7 @@ impl<S: TokenStore> AuthServer<S> {
             config,
             registry,
             store,
+            routes,
             metadata,
             grants: RwLock::new(HashMap::new()),
             client_ids,
@@ -175,26 +187,28 @@ impl<S: TokenStore> AuthServer<S> {
     /// Answers one request whose body has already been read. This is the whole server minus
     /// the network: benches and tests call it directly.
     pub async fn respond(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Response<Body> {
-        let path = parts.uri.path();
-        let is_post = parts.method == Method::POST;
-        let result = match path {
-            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH if !is_post => {
+        let route = self.routes.find(parts.uri.path());
+        let is_get = parts.method == Method::GET || parts.method == Method::HEAD;
+        let result = match route {
+            Some(Route::Token | Route::Introspect | Route::Revoke)
+                if parts.method != Method::POST =>
+            {
                 return oauth::method_not_allowed("POST")
             }
-            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => match Call::parse(parts, body, peer) {
-                Err(e) => Err(e),
-                Ok(call) if path == TOKEN_PATH => self.token(&call).await,
-                Ok(call) if path == INTROSPECT_PATH => self.introspect(&call).await,
-                Ok(call) => self.revoke(&call).await,
-            },
-            METADATA_PATH | HEALTH_PATH
-                if parts.method != Method::GET && parts.method != Method::HEAD =>
-            {
+            Some(Route::Metadata | Route::Health) if !is_get => {
                 return oauth::method_not_allowed("GET, HEAD")
             }
-            METADATA_PATH => return self.metadata_response(),
-            HEALTH_PATH => return h::json_response(StatusCode::OK, &Health { status: "ok" }),
-            _ => return oauth::not_found(),
+            Some(Route::Metadata) => return self.metadata_response(),
+            Some(Route::Health) => {
+                return h::json_response(StatusCode::OK, &Health { status: "ok" })
+            }
+            None => return oauth::not_found(),
+            Some(endpoint) => match Call::parse(parts, body, peer) {
+                Err(e) => Err(e),
+                Ok(call) if endpoint == Route::Token => self.token(&call).await,
+                Ok(call) if endpoint == Route::Introspect => self.introspect(&call).await,
+                Ok(call) => self.revoke(&call).await,
+            },
         };
         result.unwrap_or_else(|e| e.to_response())
     }
@@ -216,6 +230,48 @@ impl<S: TokenStore> Handler for AuthServer<S> {
 
     fn refuse(&self, refusal: Refusal) -> Response<Body> {
         oauth::refusal_response(refusal)
+    }
+}
+
+/// What a request path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Token,
+    Introspect,
+    Revoke,
+    Metadata,
+    Health,
+}
+
+/// The paths this server answers, made once from its issuer's path.
+#[derive(Debug)]
+struct Routes {
+    token: String,
+    introspect: String,
+    revoke: String,
+    metadata: String,
+}
+
+impl Routes {
+    fn new(issuer: Option<&Issuer>) -> Self {
+        let under = |path: &str| issuer.map_or_else(|| path.to_owned(), |i| i.endpoint_path(path));
+        Routes {
+            token: under(TOKEN_PATH),
+            introspect: under(INTROSPECT_PATH),
+            revoke: under(REVOKE_PATH),
+            metadata: issuer.map_or_else(|| METADATA_PATH.to_owned(), Issuer::metadata_path),
+        }
+    }
+
+    fn find(&self, path: &str) -> Option<Route> {
+        Some(match path {
+            HEALTH_PATH => Route::Health,
+            p if p == self.token => Route::Token,
+            p if p == self.introspect => Route::Introspect,
+            p if p == self.revoke => Route::Revoke,
+            p if p == self.metadata => Route::Metadata,
+            _ => return None,
+        })
     }
 }
 

@@ -1268,12 +1268,14 @@ async fn metadata_issuer_is_the_configured_issuer_byte_for_byte_and_never_the_ho
     .await;
     let expected_scopes = json!(["introspect", "read", "write"]);
     let methods = json!(["client_secret_basic", "client_secret_post"]);
+    // A path issuer's metadata lives where RFC 8414 §3.1 puts it, after the well-known path.
+    let metadata = format!("{METADATA}/tenant");
     for proto in BOTH {
         let h = http(proto);
         for (url, host) in [
-            (server.url(METADATA), None),
-            (server.url(METADATA), Some("evil.example:8443")),
-            (format!("https://127.0.0.1:{}{METADATA}", addr.port()), None),
+            (server.url(&metadata), None),
+            (server.url(&metadata), Some("evil.example:8443")),
+            (format!("https://127.0.0.1:{}{metadata}", addr.port()), None),
         ] {
             let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
             let reply = h.request(Method::GET, &url, &headers, b"").await;
@@ -1306,12 +1308,19 @@ async fn metadata_issuer_is_the_configured_issuer_byte_for_byte_and_never_the_ho
             assert_eq!(body["scopes_supported"], expected_scopes);
             assert!(!text.contains("evil.example"));
         }
-        // Introspection reports the same issuer.
-        let token = h.token(&server, "svc").await;
-        assert_eq!(
-            h.introspect(&server, "rs", &token).await.json()["iss"],
-            issuer.as_str()
-        );
+        // Introspection, at the endpoint the metadata names, reports the same issuer.
+        let reply = h
+            .token_basic(&issuer, "svc", server.secret("svc"), "")
+            .await;
+        let token = assert_token_response(&reply, "read write");
+        let reply = h
+            .post_form(
+                &format!("{issuer}{INTROSPECT}"),
+                &format!("token={token}"),
+                Some(&basic("rs", server.secret("rs"))),
+            )
+            .await;
+        assert_eq!(reply.json()["iss"], issuer.as_str());
     }
 }
 
