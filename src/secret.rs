@@ -123,6 +123,21 @@ mod tests {
     }
 
     #[test]
+    fn secret_strings_have_no_variable_time_equality() {
+        // An inherent constant applies only when its bound holds; otherwise the trait's does.
+        trait NoEq {
+            const EQ: bool = false;
+        }
+        struct Probe<T>(T);
+        impl<T> NoEq for Probe<T> {}
+        impl<T: PartialEq> Probe<T> {
+            const EQ: bool = true;
+        }
+        assert!(Probe::<String>::EQ, "the probe itself works");
+        assert!(!Probe::<SecretString>::EQ, "SecretString has ==");
+    }
+
+    #[test]
     fn debug_and_display_hide_the_value() {
         let s = SecretString::new("hunter2".into());
         assert!(!format!("{s:?}").contains("hunter2"));
