@@ -156,23 +156,24 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// A fresh, empty directory for one unit test of this crate.
+#[cfg(test)]
+pub(crate) fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-unit-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create a test directory");
+    dir
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::Write as _;
     use std::os::unix::fs::symlink;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("tollgate-files-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn new_files_get_exactly_their_mode_and_never_go_through_a_link() {
-        let dir = temp_dir("create");
+        let dir = test_dir("files-create");
         let file = dir.join("f");
         create_new(&file, 0o640).unwrap();
         assert_eq!(mode_of(&file), Some(0o640));
@@ -187,7 +188,7 @@ mod tests {
 
     #[test]
     fn a_lock_file_is_reused_only_when_it_is_a_regular_file() {
-        let dir = temp_dir("lock");
+        let dir = test_dir("files-lock");
         let lock = dir.join("lock");
         open_lock(&lock).unwrap();
         open_lock(&lock).unwrap();
@@ -196,7 +197,7 @@ mod tests {
 
     #[test]
     fn replace_leaves_nothing_behind_when_the_write_fails() {
-        let dir = temp_dir("replace");
+        let dir = test_dir("files-replace");
         let file = dir.join("f");
         replace(&file, OWNER_ONLY, &mut |f| f.write_all(b"one")).unwrap();
         let err = replace(&file, OWNER_ONLY, &mut |_| Err(io::Error::other("full"))).unwrap_err();

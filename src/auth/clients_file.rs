@@ -243,21 +243,11 @@ fn update(
 mod tests {
     use super::*;
     use crate::auth::clients::Verdict;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-clients-{name}-{}-{}",
-            std::process::id(),
-            secret::to_hex(&secret::sha256(name.as_bytes()))[..8].to_owned()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::files::test_dir;
 
     #[test]
     fn added_clients_verify_with_their_secret_only() {
-        let dir = temp_dir("verify");
+        let dir = test_dir("clients-verify");
         let file = dir.join("clients.json");
         let secret =
             add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
@@ -274,7 +264,7 @@ mod tests {
 
     #[test]
     fn updating_a_client_replaces_its_secret_and_scopes() {
-        let dir = temp_dir("update");
+        let dir = test_dir("clients-update");
         let file = dir.join("clients.json");
         let old = add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         add_client(&file, &Registration::new("other", vec![], true)).unwrap();
@@ -295,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_failing_write_leaves_the_old_file_intact() {
-        let dir = temp_dir("enospc");
+        let dir = test_dir("clients-enospc");
         let file = dir.join("clients.json");
         add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         let before = fs::read(&file).unwrap();
@@ -319,7 +309,7 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused_and_the_file_untouched() {
-        let dir = temp_dir("badid");
+        let dir = test_dir("clients-badid");
         let file = dir.join("clients.json");
         assert!(add_client(&file, &Registration::new("a b", vec![], false)).is_err());
         assert!(!file.exists());
@@ -327,7 +317,7 @@ mod tests {
 
     #[test]
     fn corrupt_or_duplicate_files_are_refused() {
-        let dir = temp_dir("corrupt");
+        let dir = test_dir("clients-corrupt");
         let file = dir.join("clients.json");
         let hash = "0".repeat(64);
         for (text, needle) in [

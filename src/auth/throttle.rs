@@ -1,6 +1,7 @@
 //! Brute-force defence (RFC 6749 §2.3.1): whether a presented secret may be checked at all.
 //!
-//! Owns the two counters of failed client authentications and the bounded table both live in:
+//! Owns the two counters of failed client authentications ([`Throttle`]: a policy and the
+//! bounded table of its keys, see `table`):
 //! - [`Lockouts`], per (client id, source address): after [`Policy::free_failures`] failures in
 //!   a row the pair is locked out for [`Policy::first_lockout`], doubling with each further
 //!   failure up to [`Policy::max_lockout`]; a success clears it. This bounds how fast one source
@@ -27,124 +28,110 @@
 
 mod budget;
 mod lockout;
+mod table;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::fmt;
+use std::hash::Hash;
 
-use tokio::time::Instant;
+use table::{Entry, Table};
 
-pub use budget::{BudgetPolicy, Budgets};
-pub use lockout::{Lockouts, Policy};
+pub use budget::BudgetPolicy;
+pub use lockout::Policy;
+
+/// Lockouts per (client id, source address).
+pub type Lockouts = Throttle<Policy>;
+/// Failure budgets per source address.
+pub type Budgets = Throttle<BudgetPolicy>;
 
 /// A raw key (an address, an id and an address) as the tables store it: its keyed hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Key(u64);
 
-/// What an entry of a [`Table`] must tell for the table to stay bounded.
-trait Entry: Copy {
-    /// Whether the entry says nothing any more, so dropping it changes no answer.
-    fn is_spent(&self, now: Instant) -> bool;
-    /// Whether the entry refuses attempts right now: such entries give way last.
-    fn is_refusing(&self, now: Instant) -> bool;
-    /// Among entries alike, the one with the smallest rank gives way first.
-    fn rank(&self) -> Instant;
+/// A policy: what its table holds and how many keys it may remember.
+pub trait Rule: Clone + fmt::Debug {
+    type Entry: Entry;
+    fn capacity(&self) -> usize;
 }
 
-const SHARDS: usize = 16;
-
-/// A sharded map from [`Key`] to `E` holding at most `capacity` entries.
-struct Table<E> {
-    key_hasher: RandomState,
-    shard_capacity: usize,
-    shards: Box<[Mutex<HashMap<Key, E>>]>,
-    /// Entries in all shards, kept under the shards' locks and read without one, so that a
-    /// lookup in an empty table takes no lock at all.
-    entries: AtomicUsize,
+/// One counter of failures: a policy and the bounded table of the keys it has seen. What it
+/// counts and refuses is its policy's (see [`Lockouts`], [`Budgets`]).
+pub struct Throttle<P: Rule> {
+    policy: P,
+    table: Table<P::Entry>,
 }
 
-impl<E: Entry> Table<E> {
-    fn new(capacity: usize) -> Self {
-        Table {
-            key_hasher: RandomState::new(),
-            shard_capacity: (capacity / SHARDS).max(1),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            entries: AtomicUsize::new(0),
+impl<P: Rule> fmt::Debug for Throttle<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("policy", &self.policy)
+            .field("keys", &self.len())
+            .finish()
+    }
+}
+
+impl<P: Rule> Throttle<P> {
+    pub fn new(policy: P) -> Self {
+        Throttle {
+            table: Table::new(policy.capacity()),
+            policy,
         }
     }
 
-    fn key(&self, raw: impl Hash) -> Key {
-        Key(self.key_hasher.hash_one(raw))
+    /// The key of a raw value: an address key, or the pair of an address key and a client id.
+    pub fn key(&self, raw: impl Hash) -> Key {
+        self.table.key(raw)
     }
 
-    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, E>> {
-        &self.shards[(key.0 >> 56) as usize % SHARDS]
+    /// Keys currently remembered.
+    pub fn len(&self) -> usize {
+        self.table.len()
     }
 
-    fn len(&self) -> usize {
-        self.entries.load(Ordering::Acquire)
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
+}
 
-    /// The entry of `key`, if any. A poisoned shard reads as empty: the lock is only ever held
-    /// for map operations that cannot panic halfway through a decision.
-    fn get(&self, key: Key) -> Option<E> {
-        if self.len() == 0 {
-            return None;
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_keys_and_refusals_outlive_it() {
+        let lockouts = Lockouts::new(Policy {
+            capacity: 64,
+            ..Policy::per_client()
+        });
+        let budgets = Budgets::new(BudgetPolicy {
+            burst: 10,
+            capacity: 64,
+            ..BudgetPolicy::per_address()
+        });
+        let t0 = Instant::now();
+        let (locked, greedy) = (lockouts.key("locked"), budgets.key("greedy"));
+        for _ in 0..20 {
+            lockouts.record_failure(locked, t0);
+            budgets.record_failure(greedy, t0);
         }
-        self.shard(key).lock().ok()?.get(&key).copied()
-    }
-
-    /// Changes the entry of `key` (starting from `fresh` when there is none) and returns what
-    /// `change` returns, making room first when the shard is full.
-    fn update<R>(
-        &self,
-        key: Key,
-        now: Instant,
-        fresh: E,
-        change: impl FnOnce(&mut E) -> R,
-    ) -> Option<R> {
-        let mut map = self.shard(key).lock().ok()?;
-        let before = map.len();
-        if !map.contains_key(&key) && before >= self.shard_capacity {
-            self.make_room(&mut map, now);
+        for i in 0..10_000u32 {
+            let at = t0 + Duration::from_micros(u64::from(i));
+            lockouts.record_failure(lockouts.key(i), at);
+            budgets.record_failure(budgets.key(i), at);
         }
-        let result = change(map.entry(key).or_insert(fresh));
-        self.count(before, map.len());
-        Some(result)
-    }
-
-    /// Forgets `key`.
-    fn remove(&self, key: Key) {
-        if self.len() == 0 {
-            return;
-        }
-        if let Ok(mut map) = self.shard(key).lock() {
-            let before = map.len();
-            map.remove(&key);
-            self.count(before, map.len());
-        }
-    }
-
-    fn count(&self, before: usize, after: usize) {
-        if after > before {
-            self.entries.fetch_add(after - before, Ordering::AcqRel);
-        } else if before > after {
-            self.entries.fetch_sub(before - after, Ordering::AcqRel);
-        }
-    }
-
-    /// Frees entries in a full shard: first the spent ones, else the one that gives way first.
-    fn make_room(&self, map: &mut HashMap<Key, E>, now: Instant) {
-        map.retain(|_, entry| !entry.is_spent(now));
-        if map.len() >= self.shard_capacity {
-            let weakest = map
-                .iter()
-                .min_by_key(|(_, entry)| (entry.is_refusing(now), entry.rank()))
-                .map(|(key, _)| *key);
-            if let Some(key) = weakest {
-                map.remove(&key);
-            }
-        }
+        assert!(lockouts.len() <= 64, "{} keys kept", lockouts.len());
+        assert!(budgets.len() <= 64, "{} keys kept", budgets.len());
+        let later = t0 + Duration::from_millis(500);
+        assert!(
+            lockouts.check(locked, later).is_err(),
+            "the flood lifted a lockout"
+        );
+        assert!(
+            budgets.check(greedy, later).is_err(),
+            "the flood refilled a budget"
+        );
     }
 }

@@ -8,12 +8,11 @@
 //! and an address whose bucket is full again is the same as one never seen. Does not own: what
 //! an address key is (see `authenticate`) or the table's bounds (see the parent).
 
-use std::hash::Hash;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Entry, Key, Table};
+use super::{Budgets, Entry, Key, Rule};
 
 /// How large an address's failure budget is and how fast it comes back.
 #[derive(Clone, Debug)]
@@ -47,8 +46,16 @@ impl BudgetPolicy {
     }
 }
 
+impl Rule for BudgetPolicy {
+    type Entry = Spent;
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
-struct Spent {
+pub struct Spent {
     /// When the bucket is full again.
     full_at: Instant,
     /// Copied from the policy so the table can tell a refusing entry by itself.
@@ -71,42 +78,7 @@ impl Entry for Spent {
 }
 
 /// Failure budgets per key.
-pub struct Budgets {
-    policy: BudgetPolicy,
-    table: Table<Spent>,
-}
-
-impl std::fmt::Debug for Budgets {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Budgets")
-            .field("policy", &self.policy)
-            .field("keys", &self.len())
-            .finish()
-    }
-}
-
 impl Budgets {
-    pub fn new(policy: BudgetPolicy) -> Self {
-        Budgets {
-            table: Table::new(policy.capacity),
-            policy,
-        }
-    }
-
-    /// The key of a raw value (an address key).
-    pub fn key(&self, raw: impl Hash) -> Key {
-        self.table.key(raw)
-    }
-
-    /// Keys currently remembered.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// `Err(wait)` while `key` has no failure left to spend: `wait` is the time until one
     /// comes back.
     pub fn check(&self, key: Key, now: Instant) -> Result<(), Duration> {
@@ -174,22 +146,5 @@ mod tests {
             assert!(budgets.check(a, now).is_ok(), "failure {i} refused");
             budgets.record_failure(a, now);
         }
-    }
-
-    #[test]
-    fn memory_stays_bounded_and_an_empty_budget_outlives_a_flood_of_new_keys() {
-        let budgets = Budgets::new(policy());
-        let t0 = Instant::now();
-        let greedy = budgets.key("greedy");
-        for _ in 0..20 {
-            budgets.record_failure(greedy, t0);
-        }
-        for i in 0..10_000u32 {
-            budgets.record_failure(budgets.key(i), t0 + Duration::from_micros(u64::from(i)));
-        }
-        assert!(budgets.len() <= 64, "{} keys kept", budgets.len());
-        assert!(budgets
-            .check(greedy, t0 + Duration::from_millis(10))
-            .is_err());
     }
 }

@@ -4,12 +4,11 @@
 //! Owns: counting consecutive failures of a key and the lockout they earn. Does not own: what
 //! a key stands for (see `authenticate`) or the table's bounds (see the parent).
 
-use std::hash::Hash;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{Entry, Key, Table};
+use super::{Entry, Key, Lockouts, Rule};
 
 /// How a lockout escalates.
 #[derive(Clone, Debug)]
@@ -38,8 +37,16 @@ impl Policy {
     }
 }
 
+impl Rule for Policy {
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    type Entry = Failures;
+}
+
 #[derive(Clone, Copy, Debug)]
-struct Failures {
+pub struct Failures {
     consecutive: u32,
     last_failure: Instant,
     locked_until: Option<Instant>,
@@ -62,42 +69,7 @@ impl Entry for Failures {
 }
 
 /// Consecutive failures per key, and the lockouts they earn.
-pub struct Lockouts {
-    policy: Policy,
-    table: Table<Failures>,
-}
-
-impl std::fmt::Debug for Lockouts {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lockouts")
-            .field("policy", &self.policy)
-            .field("keys", &self.len())
-            .finish()
-    }
-}
-
 impl Lockouts {
-    pub fn new(policy: Policy) -> Self {
-        Lockouts {
-            table: Table::new(policy.capacity),
-            policy,
-        }
-    }
-
-    /// The key of a raw value (the pair of an address key and a client id).
-    pub fn key(&self, raw: impl Hash) -> Key {
-        self.table.key(raw)
-    }
-
-    /// Keys currently remembered.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// `Err(wait)` while `key` is locked out.
     pub fn check(&self, key: Key, now: Instant) -> Result<(), Duration> {
         match self.table.get(key).and_then(|f| f.locked_until) {
@@ -157,11 +129,16 @@ mod tests {
         }
     }
 
+    /// Lockouts under [`policy`], two keys, and a start time.
+    fn fixture() -> (Lockouts, Key, Key, Instant) {
+        let lockouts = Lockouts::new(policy());
+        let (a, b) = (lockouts.key("svc"), lockouts.key("other"));
+        (lockouts, a, b, Instant::now())
+    }
+
     #[test]
     fn lockouts_start_after_the_free_failures_and_double_to_the_cap() {
-        let lockouts = Lockouts::new(policy());
-        let (svc, other) = (lockouts.key("svc"), lockouts.key("other"));
-        let t0 = Instant::now();
+        let (lockouts, svc, other, t0) = fixture();
         for _ in 0..3 {
             assert_eq!(lockouts.record_failure(svc, t0), None);
             assert!(lockouts.check(svc, t0).is_ok());
@@ -177,9 +154,7 @@ mod tests {
 
     #[test]
     fn success_and_time_clear_failures() {
-        let lockouts = Lockouts::new(policy());
-        let (svc, x) = (lockouts.key("svc"), lockouts.key("x"));
-        let t0 = Instant::now();
+        let (lockouts, svc, x, t0) = fixture();
         for _ in 0..5 {
             lockouts.record_failure(svc, t0);
         }
@@ -191,23 +166,5 @@ mod tests {
         }
         let later = t0 + Duration::from_secs(61);
         assert_eq!(lockouts.record_failure(x, later), None);
-    }
-
-    #[test]
-    fn memory_stays_bounded_under_random_keys_and_a_lockout_outlives_the_flood() {
-        let lockouts = Lockouts::new(policy());
-        let t0 = Instant::now();
-        let victim = lockouts.key("locked");
-        for _ in 0..4 {
-            lockouts.record_failure(victim, t0);
-        }
-        for i in 0..10_000u32 {
-            let at = t0 + Duration::from_micros(u64::from(i));
-            lockouts.record_failure(lockouts.key(i), at);
-        }
-        assert!(lockouts.len() <= 64, "{} keys kept", lockouts.len());
-        assert!(lockouts
-            .check(victim, t0 + Duration::from_millis(500))
-            .is_err());
     }
 }
