@@ -122,8 +122,8 @@ impl AuthServer<MemoryTokenStore> {
         Self::with_store(registry, config, Arc::new(MemoryTokenStore::new()))
     }
 
-    /// Sweeps expired tokens every `sweep_interval` until the returned task is aborted or the
-    /// server is dropped.
+    /// Sweeps expired tokens, and throttle entries that say nothing any more, every
+    /// `sweep_interval` until the returned task is aborted or the server is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let server = Arc::downgrade(self);
         let interval = self.config.sweep_interval;
@@ -136,6 +136,9 @@ impl AuthServer<MemoryTokenStore> {
                     return;
                 };
                 server.store.sweep(oauth::unix_now()).await;
+                let now = tokio::time::Instant::now();
+                server.lockouts.sweep(now);
+                server.budgets.sweep(now);
             }
         })
     }

@@ -23,7 +23,8 @@
 //! of entries; when the table is full, entries that no longer say anything go first, then the
 //! one nearest to saying nothing, and an entry that is refusing right now goes last, so a flood
 //! of invented ids or addresses can neither grow the table nor lift a refusal. Unknown ids are
-//! tracked exactly like known ones. An empty table (the usual state) is seen without a lock.
+//! tracked exactly like known ones. An empty shard of a table (the usual state) is seen without
+//! a lock, and [`Throttle::sweep`] empties the tables again once failures stop.
 //! Does not own: checking secrets, or which address a key stands for (see `authenticate`).
 
 mod budget;
@@ -90,6 +91,12 @@ impl<P: Rule> Throttle<P> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Forgets every key that no longer says anything at `now`: run now and then, so the
+    /// tables empty again once failures stop, and requests take no lock to find them empty.
+    pub fn sweep(&self, now: tokio::time::Instant) {
+        self.table.sweep(now);
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +139,28 @@ mod tests {
         assert!(
             budgets.check(greedy, later).is_err(),
             "the flood refilled a budget"
+        );
+    }
+
+    #[test]
+    fn a_sweep_forgets_exactly_what_says_nothing_any_more() {
+        let lockouts = Lockouts::new(Policy::per_client());
+        let budgets = Budgets::new(BudgetPolicy::per_address());
+        let t0 = Instant::now();
+        let (locked, once) = (lockouts.key("locked"), lockouts.key("once"));
+        for _ in 0..6 {
+            lockouts.record_failure(locked, t0);
+        }
+        lockouts.record_failure(once, t0);
+        budgets.record_failure(budgets.key("a"), t0);
+        lockouts.sweep(t0 + Duration::from_secs(299));
+        budgets.sweep(t0 + Duration::from_millis(199));
+        assert_eq!((lockouts.len(), budgets.len()), (2, 1), "swept too early");
+        lockouts.sweep(t0 + Duration::from_secs(300));
+        budgets.sweep(t0 + Duration::from_millis(200));
+        assert!(
+            lockouts.is_empty() && budgets.is_empty(),
+            "spent entries kept"
         );
     }
 }

@@ -87,26 +87,24 @@ impl Lockouts {
             forget_after: self.policy.forget_after,
         };
         let policy = &self.policy;
-        self.table
-            .update(key, now, fresh, |entry| {
-                if now.duration_since(entry.last_failure) >= policy.forget_after {
-                    entry.consecutive = 0;
-                }
-                entry.consecutive = entry.consecutive.saturating_add(1);
-                entry.last_failure = now;
-                let over = entry.consecutive.checked_sub(policy.free_failures)?;
-                if over == 0 {
-                    return None;
-                }
-                let doublings = (over - 1).min(16);
-                let lockout = policy
-                    .first_lockout
-                    .saturating_mul(1 << doublings)
-                    .min(policy.max_lockout);
-                entry.locked_until = Some(now + lockout);
-                Some(lockout)
-            })
-            .flatten()
+        self.table.update(key, now, fresh, |entry| {
+            if now.duration_since(entry.last_failure) >= policy.forget_after {
+                entry.consecutive = 0;
+            }
+            entry.consecutive = entry.consecutive.saturating_add(1);
+            entry.last_failure = now;
+            let over = entry.consecutive.checked_sub(policy.free_failures)?;
+            if over == 0 {
+                return None;
+            }
+            let doublings = (over - 1).min(16);
+            let lockout = policy
+                .first_lockout
+                .saturating_mul(1 << doublings)
+                .min(policy.max_lockout);
+            entry.locked_until = Some(now + lockout);
+            Some(lockout)
+        })
     }
 
     /// Clears the failures of a key that just authenticated.

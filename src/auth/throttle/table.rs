@@ -2,13 +2,15 @@
 //!
 //! Owns: a sharded map from [`Key`] to an entry, at most a fixed number of entries, that makes
 //! room by dropping spent entries first, then the one that gives way first, refusing entries
-//! last; and a count of entries read without a lock, so that a lookup in an empty table (the
-//! usual state) takes none. Does not own: what an entry means (see the policies).
+//! last; a count of each shard's entries read without a lock, so that a lookup in an empty
+//! shard (the usual state: no failures lately) takes none; and the sweep that drops spent
+//! entries, so shards empty again once failures stop. Does not own: what an entry means (see
+//! the policies).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
 
@@ -30,19 +32,42 @@ const SHARDS: usize = 16;
 pub(super) struct Table<E> {
     key_hasher: RandomState,
     shard_capacity: usize,
-    shards: Box<[Mutex<HashMap<Key, E>>]>,
-    /// Entries in all shards, kept under the shards' locks and read without one, so that a
-    /// lookup in an empty table takes no lock at all.
-    entries: AtomicUsize,
+    shards: Box<[Shard<E>]>,
+}
+
+struct Shard<E> {
+    map: Mutex<HashMap<Key, E>>,
+    /// The map's length, kept under the lock and read without it: a lookup in an empty shard
+    /// takes no lock at all.
+    len: AtomicUsize,
+}
+
+impl<E> Shard<E> {
+    /// The map, also after a panic elsewhere while it was held: every change to it is a single
+    /// map operation, so it is never left half-made, and the counts must go on (fail closed).
+    fn lock(&self) -> MutexGuard<'_, HashMap<Key, E>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
+    }
+
+    fn recount(&self, map: &HashMap<Key, E>) {
+        self.len.store(map.len(), Ordering::Release);
+    }
 }
 
 impl<E: Entry> Table<E> {
     pub(super) fn new(capacity: usize) -> Self {
+        let shard = || Shard {
+            map: Mutex::new(HashMap::new()),
+            len: AtomicUsize::new(0),
+        };
         Table {
             key_hasher: RandomState::new(),
             shard_capacity: (capacity / SHARDS).max(1),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            entries: AtomicUsize::new(0),
+            shards: (0..SHARDS).map(|_| shard()).collect(),
         }
     }
 
@@ -50,21 +75,23 @@ impl<E: Entry> Table<E> {
         Key(self.key_hasher.hash_one(raw))
     }
 
-    fn shard(&self, key: Key) -> &Mutex<HashMap<Key, E>> {
+    fn shard(&self, key: Key) -> &Shard<E> {
         &self.shards[(key.0 >> 56) as usize % SHARDS]
     }
 
+    /// Entries in all shards.
     pub(super) fn len(&self) -> usize {
-        self.entries.load(Ordering::Acquire)
+        let lens = self.shards.iter().map(|s| s.len.load(Ordering::Acquire));
+        lens.sum()
     }
 
-    /// The entry of `key`, if any. A poisoned shard reads as empty: the lock is only ever held
-    /// for map operations that cannot panic halfway through a decision.
+    /// The entry of `key`, if any.
     pub(super) fn get(&self, key: Key) -> Option<E> {
-        if self.len() == 0 {
+        let shard = self.shard(key);
+        if shard.is_empty() {
             return None;
         }
-        self.shard(key).lock().ok()?.get(&key).copied()
+        shard.lock().get(&key).copied()
     }
 
     /// Changes the entry of `key` (starting from `fresh` when there is none) and returns what
@@ -75,34 +102,35 @@ impl<E: Entry> Table<E> {
         now: Instant,
         fresh: E,
         change: impl FnOnce(&mut E) -> R,
-    ) -> Option<R> {
-        let mut map = self.shard(key).lock().ok()?;
-        let before = map.len();
-        if !map.contains_key(&key) && before >= self.shard_capacity {
+    ) -> R {
+        let shard = self.shard(key);
+        let mut map = shard.lock();
+        if !map.contains_key(&key) && map.len() >= self.shard_capacity {
             self.make_room(&mut map, now);
         }
         let result = change(map.entry(key).or_insert(fresh));
-        self.count(before, map.len());
-        Some(result)
+        shard.recount(&map);
+        result
     }
 
     /// Forgets `key`.
     pub(super) fn remove(&self, key: Key) {
-        if self.len() == 0 {
+        let shard = self.shard(key);
+        if shard.is_empty() {
             return;
         }
-        if let Ok(mut map) = self.shard(key).lock() {
-            let before = map.len();
-            map.remove(&key);
-            self.count(before, map.len());
+        let mut map = shard.lock();
+        if map.remove(&key).is_some() {
+            shard.recount(&map);
         }
     }
 
-    fn count(&self, before: usize, after: usize) {
-        if after > before {
-            self.entries.fetch_add(after - before, Ordering::AcqRel);
-        } else if before > after {
-            self.entries.fetch_sub(before - after, Ordering::AcqRel);
+    /// Drops every spent entry, one shard at a time.
+    pub(super) fn sweep(&self, now: Instant) {
+        for shard in self.shards.iter().filter(|s| !s.is_empty()) {
+            let mut map = shard.lock();
+            map.retain(|_, entry| !entry.is_spent(now));
+            shard.recount(&map);
         }
     }
 
