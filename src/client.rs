@@ -5,18 +5,40 @@
 //! expires, sharing one token request among every caller that needs a token at the same time,
 //! retrying token-endpoint failures with a bounded backoff, and sending requests with the token,
 //! retrying once with a new token when the resource says `invalid_token`. The wire details
-//! (the token request, its answer, the bearer header) are in `token_request`. Does not own:
-//! the connections (see [`crate::http::outbound`]) or finding the token endpoint (see
+//! (the token request, its answer, the bearer header) are in `token_request`; when a failed
+//! request allows the next one (backoff, `Retry-After`) is in `gate`. Does not own: the
+//! connections (see [`crate::http::outbound`]) or finding the token endpoint (see
 //! [`crate::discovery`]).
 //!
-//! Timing: a token of lifetime `L` (`expires_in`, at most a day) is used until `L - 2 s` after it was
-//! requested (the issuer's timestamps are whole seconds and hosts' clocks differ a little; at
-//! least `L / 2`), and renewed from `min(60 s, L / 10)` before that. Renewal inside that margin
-//! runs in the background while callers keep using the current token, so in the steady state
-//! no call waits for a token. When no usable token is left, one caller fetches and the others
-//! wait for that fetch; if it fails they all get its error instead of queueing one 2-second
-//! attempt each behind it, so an outage never holds later calls up and the first call after
-//! it recovers at once.
+//! Timing: a token of lifetime `L` is used until `L - 2 s` after it was requested (the
+//! issuer's timestamps are whole seconds and hosts' clocks differ a little; at least `L / 2`),
+//! and renewed from `min(60 s, L / 10)` before that. Renewal inside that margin runs in the
+//! background while callers keep using the current token, so in the steady state no call
+//! waits for a token. When no usable token is left, one caller fetches and the others wait for
+//! that fetch; if it fails they all get its error instead of queueing one 2-second attempt each
+//! behind it, so an outage never holds later calls up and the first call after it recovers at
+//! once.
+//!
+//! `L` comes from `expires_in` (RFC 6749 §5.1), read so that no value makes the client renew in
+//! a loop or panic: absent (or `null`) means 60 s; a whole number of at least 1 is taken, and a
+//! fractional one of at least 1 rounded down; any value is capped at a day
+//! ([`MAX_LIFETIME_SECS`]), so `1e20` means a day. Zero, a negative number, a number below 1,
+//! a string or any other JSON type is an unusable answer, as a malformed body is. Since the
+//! shortest lifetime is 1 s, a token lives at least 0.4 s before its renewal: renewals are at
+//! most a few a second, one at a time.
+//!
+//! Failures: a failure the authorization server answered (400 or 401, an unusable answer, 429
+//! or 5xx) is not retried within the call, and closes the gate in front of the token endpoint
+//! for at least a second, doubling with each such failure in a row up to 30 s, and for at least
+//! the answer's `Retry-After` (at most 60 s); while it is closed, calls that need a token get
+//! the last failure at once and renewals wait. So a refusing or throttling server sees a
+//! handful of token requests however many calls arrive. Only a server that cannot be reached
+//! (or does not answer) is retried within a call, every 50 ms doubling to 1 s for at most 2 s.
+//! A token the resource refuses as `invalid_token` is replaced at once (the server may have
+//! restarted and forgotten it), but at most once every [`MIN_REPLACEMENT_INTERVAL`]: a
+//! resource that refuses every token (it trusts another server) must not turn each call into a
+//! token request; within the interval the resource's refusal is the call's answer. Calls that
+//! were refused with a token already replaced retry with the new one.
 //!
 //! The secret and tokens are [`SecretString`]s; no `Debug` output or log line shows them.
 
@@ -26,6 +48,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 mod errors;
+mod gate;
 mod token_request;
 
 use bytes::Bytes;
@@ -39,12 +62,16 @@ use crate::discovery::Discovered;
 use crate::http::{Answer, Outbound};
 use crate::oauth::basic_authorization;
 use crate::secret::SecretString;
+use gate::{random_fraction, Failed, Gate};
 use token_request::{bearer_header, says_invalid_token};
 
 pub use errors::{CallError, TokenError};
+pub use gate::{FIRST_GATE, MAX_GATE, MAX_RETRY_AFTER};
 
-/// Longest wait between two token requests within one call.
+/// Longest wait between two token requests within one call (to a server that does not answer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Shortest time between two replacements of a token the resource refused.
+pub const MIN_REPLACEMENT_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest time one call spends getting a token.
 pub const TOKEN_BUDGET: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -85,8 +112,12 @@ struct Inner {
     fetches_finished: AtomicU64,
     /// The error of the last failed fetch, handed to the callers that waited on it.
     last_failure: Mutex<Option<TokenError>>,
+    /// When the next token request may be sent, after answered failures.
+    gate: Mutex<Gate>,
     /// A background renewal is under way.
     renewing: AtomicBool,
+    /// When a token the resource refused was last replaced.
+    last_replacement: Mutex<Option<Instant>>,
     /// Tokens received, numbering them so that a stale token is never forgotten twice.
     generations: AtomicU64,
     /// Requests sent to the token endpoint, for operators and tests.
@@ -125,7 +156,9 @@ impl TokenClient {
                 fetching: tokio::sync::Mutex::new(()),
                 fetches_finished: AtomicU64::new(0),
                 last_failure: Mutex::new(None),
+                gate: Mutex::new(Gate::default()),
                 renewing: AtomicBool::new(false),
+                last_replacement: Mutex::new(None),
                 generations: AtomicU64::new(0),
                 token_requests: AtomicU64::new(0),
             }),
@@ -142,6 +175,16 @@ impl TokenClient {
         self.inner.token_requests.load(Ordering::Relaxed)
     }
 
+    /// How long until a token request may be sent again, while failures the authorization
+    /// server answered keep the gate closed (see the module doc); `None` when one may be sent.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.closed_gate().map(|(wait, _)| wait)
+    }
+
+    fn closed_gate(&self) -> Option<(Duration, TokenError)> {
+        self.inner.gate.lock().ok()?.closed(Instant::now())
+    }
+
     /// A usable access token, fetched if need be.
     pub async fn token(&self) -> Result<SecretString, TokenError> {
         Ok(self.usable_token().await?.value.clone())
@@ -149,7 +192,8 @@ impl TokenClient {
 
     /// Sends `request` with the managed token and returns the resource's answer, whatever its
     /// status. A 401 `invalid_token` answer drops the token and the call is made once more
-    /// with a new one.
+    /// with a new one, unless a refused token was replaced less than
+    /// [`MIN_REPLACEMENT_INTERVAL`] ago.
     pub async fn call(&self, request: Request<Bytes>) -> Result<Answer, CallError> {
         let (parts, body) = request.into_parts();
         let mut retried = false;
@@ -170,12 +214,31 @@ impl TokenClient {
                 .map_err(CallError::ResourceFailed)?;
             if !retried && says_invalid_token(&answer) {
                 // Revoked, or issued by an authorization server that has since forgotten it.
-                self.forget(&token);
-                retried = true;
-                continue;
+                // Another call may have replaced it already: then use the new one, at no cost.
+                let replaced = self
+                    .current()
+                    .is_none_or(|current| current.generation != token.generation);
+                if replaced || self.may_replace_refused_token() {
+                    self.forget(&token);
+                    retried = true;
+                    continue;
+                }
             }
             return Ok(answer);
         }
+    }
+
+    /// Whether a token the resource refused may be replaced now (see the module doc).
+    fn may_replace_refused_token(&self) -> bool {
+        let Ok(mut last) = self.inner.last_replacement.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        if last.is_some_and(|at| now < at + MIN_REPLACEMENT_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     fn current(&self) -> Option<Arc<Token>> {
@@ -205,6 +268,10 @@ impl TokenClient {
                 return Ok(token);
             }
         }
+        // A closed gate answers at once: no fetch is under way to wait for.
+        if let Some((_, failure)) = self.closed_gate() {
+            return Err(failure);
+        }
         let seen = self.inner.fetches_finished.load(Ordering::SeqCst);
         let _flight = self.inner.fetching.lock().await;
         if let Some(token) = self.current() {
@@ -222,7 +289,7 @@ impl TokenClient {
     }
 
     fn renew_in_background(&self) {
-        if self.inner.renewing.swap(true, Ordering::SeqCst) {
+        if self.closed_gate().is_some() || self.inner.renewing.swap(true, Ordering::SeqCst) {
             return;
         }
         /// Clears `renewing` however the renewal ends, so a failed one never stops the next.
@@ -248,8 +315,12 @@ impl TokenClient {
         });
     }
 
-    /// Fetches a token (the caller holds `fetching`) and makes it current.
+    /// Fetches a token (the caller holds `fetching`) and makes it current; while the gate is
+    /// closed, sends nothing and fails with the failure that closed it.
     async fn fetch_and_store(&self) -> Result<Arc<Token>, TokenError> {
+        if let Some((_, failure)) = self.closed_gate() {
+            return Err(failure);
+        }
         let result = self.fetch_with_retries().await;
         match &result {
             Ok(token) => {
@@ -261,8 +332,12 @@ impl TokenClient {
                 }
             }
             Err(e) => {
+                let gate = match self.retry_after() {
+                    Some(wait) => format!("; no token request for {} ms", wait.as_millis()),
+                    None => String::new(),
+                };
                 access_log::event(format_args!(
-                    "token request for client {} failed: {e}",
+                    "token request for client {} failed: {e}{gate}",
                     self.inner.client_id
                 ));
                 if let Ok(mut last) = self.inner.last_failure.lock() {
@@ -274,25 +349,30 @@ impl TokenClient {
         result
     }
 
+    /// One token request, and more within [`TOKEN_BUDGET`] only while the server does not
+    /// answer; every failure goes through the gate.
     async fn fetch_with_retries(&self) -> Result<Arc<Token>, TokenError> {
         let deadline = Instant::now() + TOKEN_BUDGET;
         let mut backoff = FIRST_BACKOFF;
         loop {
-            let error = match tokio::time::timeout_at(deadline, self.fetch_once()).await {
-                Err(_elapsed) => {
-                    return Err(TokenError::AuthServerUnavailable(format!(
-                        "no token within {TOKEN_BUDGET:?}"
-                    )))
+            let failed = match tokio::time::timeout_at(deadline, self.fetch_once()).await {
+                Err(_elapsed) => Failed::unanswered(TokenError::AuthServerUnavailable(format!(
+                    "no token within {TOKEN_BUDGET:?}"
+                ))),
+                Ok(Ok(token)) => {
+                    if let Ok(mut gate) = self.inner.gate.lock() {
+                        gate.after_success();
+                    }
+                    return Ok(token);
                 }
-                Ok(Ok(token)) => return Ok(token),
-                Ok(Err(e @ (TokenError::Refused { .. } | TokenError::Misconfigured(_)))) => {
-                    return Err(e)
-                }
-                Ok(Err(e)) => e,
+                Ok(Err(failed)) => failed,
             };
+            if let Ok(mut gate) = self.inner.gate.lock() {
+                gate.after_failure(&failed, Instant::now());
+            }
             let wait = jittered(backoff);
-            if Instant::now() + wait >= deadline {
-                return Err(error);
+            if failed.answered || Instant::now() + wait >= deadline {
+                return Err(failed.error);
             }
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -310,12 +390,7 @@ fn schedule(lifetime: Duration) -> (Duration, Duration) {
 /// `wait` scaled by a random factor in [0.5, 1): callers that failed together do not retry
 /// together.
 fn jittered(wait: Duration) -> Duration {
-    let mut bytes = [0u8; 2];
-    let fraction = match getrandom::getrandom(&mut bytes) {
-        Ok(()) => f64::from(u16::from_le_bytes(bytes)) / 65536.0,
-        Err(_) => 0.5,
-    };
-    wait.mul_f64(0.5 + fraction / 2.0)
+    wait.mul_f64(0.5 + random_fraction() / 2.0)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!   front of its routes), [`client`] (gets, caches and renews its own token to call
 //!   protected APIs).
 //! - What the roles share: [`oauth`] (wire shapes: error bodies, Basic credentials, the scope
-//!   grammar, paths, the metadata document, the clock) and [`discovery`] (an authorization
+//!   grammar, paths, the metadata document, the clock, JWS/JWK) and [`discovery`] (an authorization
 //!   server's endpoints from its issuer URL, RFC 8414).
 //! - [`http`]: the transport: TLS, HTTP/1.1 and HTTP/2 serving, limits, timers, shutdown,
 //!   bodies, and the outgoing HTTPS client. Knows nothing of OAuth.

@@ -12,12 +12,16 @@
 //! - the scope grammar (RFC 6749 §3.3): [`scope`];
 //! - the authorization server metadata document (RFC 8414) and its URL: [`metadata`];
 //! - the form POST a client sends to the token and introspection endpoints: [`request`];
+//! - signed tokens: compact JWS, JWK and JWK Sets, thumbprints, the registered JWT claims, on
+//!   ring: [`jose`] (the server signs access tokens, the guard verifies them, a client signs
+//!   assertions);
 //! - the wall clock in the whole seconds OAuth messages use: [`unix_now`].
 //!
 //! Does not own: any endpoint's behaviour, sockets or TLS (see [`crate::http`]).
 
 pub mod basic;
 mod errors;
+pub mod jose;
 pub mod metadata;
 pub mod request;
 pub mod scope;

@@ -1,7 +1,7 @@
 //! Protecting a hyper service with bearer tokens: [`TokenGuard`] (RFC 6750, RFC 7662).
 //!
-//! A service hands the guard a request's headers and the scope the route needs, and gets
-//! either the [`Caller`] or a finished error response:
+//! A service hands the guard a request's headers, the address it came from and the scope the
+//! route needs, and gets either the [`Caller`] or a finished error response:
 //!
 //! | situation                                           | answer                                     |
 //! |-----------------------------------------------------|--------------------------------------------|
@@ -17,10 +17,27 @@
 //!
 //! Owns: the guard's decision for a request (here), with its parts: `bearer` (reading the
 //! header, RFC 6750 answers), `introspection` (asking the authorization server, reading its
-//! answer), `cache` (remembered answers); here too the single flight of concurrent
-//! introspections of one token and the bound on introspections under way. Does not own:
-//! discovering the endpoints (see [`crate::discovery`]), connections (see
-//! [`crate::http::outbound`]), or routing (the service).
+//! answer), `cache` (remembered answers), `slots` (the capacity for introspections under way,
+//! shared fairly between caller addresses); here too the single flight of concurrent
+//! introspections of one token and their cancellation. Does not own: discovering the
+//! endpoints (see [`crate::discovery`]), connections (see [`crate::http::outbound`]), or
+//! routing (the service).
+//!
+//! Introspections under way are bounded twice (see `slots`): at most
+//! [`MAX_INTROSPECTIONS_PER_ADDRESS`] (16 by default) for the requests of one caller address
+//! (an IPv6 address by its /64) and [`MAX_INTROSPECTIONS`] (96) in all. A request with an uncached token
+//! that finds no place gets 503 at once. So one address flooding made-up tokens holds at most
+//! 16 places and another address's valid token finds one free; and since 96 is below the
+//! authorization server's HTTP/2 stream limit (128 by default), no introspection waits behind
+//! the flood's in the outgoing connection's stream queue either. Tokens are opaque (RFC 6749
+//! §1.4): nothing about a token's length or form short-cuts the introspection, beyond refusing
+//! one longer than 4 KiB.
+//!
+//! Each introspection runs in a task of its own, so that its answer is cached even when the
+//! request that started it goes away while others wait; a shared introspection counts against
+//! the address of the request that started it. When every request waiting on it has gone (its
+//! caller hung up), it is cancelled and its place freed at once, so a flood that gives up
+//! leaves no work behind.
 //!
 //! The cache is keyed by SHA-256 of the token, so no token is kept in memory beyond the
 //! request. An entry lives at most `min(token exp, cache TTL)`; "inactive" answers live a few
@@ -31,9 +48,11 @@
 mod bearer;
 mod cache;
 mod introspection;
+mod slots;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +67,7 @@ use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
 use cache::{Cache, CacheEntry};
+use slots::{AddressKey, Slot, Slots};
 
 pub use bearer::parse_bearer;
 
@@ -61,8 +81,13 @@ pub const MAX_CACHE_ENTRIES: usize = 100_000;
 const MAX_TOKEN_LEN: usize = 4096;
 /// Most introspections under way at once. Beyond it a request with an uncached token gets 503
 /// at once: a flood of distinct made-up tokens must not become a flood of introspection calls
-/// that would crowd out the real ones at the authorization server.
-pub const MAX_CONCURRENT_INTROSPECTIONS: usize = 256;
+/// that would crowd out the real ones at the authorization server. Below the authorization
+/// server's HTTP/2 stream limit (128 by default), so that hyper never queues an introspection
+/// behind others on the pooled connection.
+pub const MAX_INTROSPECTIONS: usize = 96;
+/// Most introspections under way for the requests of one caller address (an IPv6 address by
+/// its /64), so that one address cannot take the places another address's tokens need.
+pub const MAX_INTROSPECTIONS_PER_ADDRESS: usize = 16;
 /// Longest time one introspection may take, discovery included. Shorter than a caller's
 /// whole-request timeout (2 s), so a hanging authorization server reaches the caller as this
 /// service's 503 rather than as the caller's own timeout.
@@ -80,6 +105,11 @@ pub struct GuardConfig {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub max_cache_entries: usize,
+    /// Most introspections under way in all ([`MAX_INTROSPECTIONS`]); keep it below the
+    /// authorization server's HTTP/2 stream limit.
+    pub max_introspections: usize,
+    /// Most introspections under way per caller address ([`MAX_INTROSPECTIONS_PER_ADDRESS`]).
+    pub max_introspections_per_address: usize,
 }
 
 impl GuardConfig {
@@ -91,6 +121,8 @@ impl GuardConfig {
             cache_ttl: MAX_CACHE_TTL,
             negative_ttl: NEGATIVE_TTL,
             max_cache_entries: MAX_CACHE_ENTRIES,
+            max_introspections: MAX_INTROSPECTIONS,
+            max_introspections_per_address: MAX_INTROSPECTIONS_PER_ADDRESS,
         }
     }
 }
@@ -128,26 +160,55 @@ struct Inner {
     discovered: Arc<Discovered>,
     outbound: Outbound,
     cache: Mutex<Cache>,
-    /// Introspections under way, by token hash: later requests for the same token wait on the
-    /// first one's answer instead of asking again.
-    in_flight: Mutex<HashMap<[u8; 32], watch::Receiver<Option<Verdict>>>>,
+    /// Introspections under way, by token hash: later requests for the same token subscribe
+    /// to the first one's answer instead of asking again. The map holds the sender, never a
+    /// receiver, so the receivers are exactly the requests still waiting.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<VerdictSender>>>,
     /// Introspection requests sent, for operators and tests.
     introspections: AtomicU64,
-    /// Bounds the introspections under way (see [`MAX_CONCURRENT_INTROSPECTIONS`]).
-    introspection_slots: Arc<tokio::sync::Semaphore>,
+    /// Places for introspections under way, in all and per caller address.
+    slots: Arc<Slots>,
 }
 
-/// Takes a finished (or panicked) introspection out of the in-flight map, so a token can never
-/// be left waiting on a task that is gone.
+type VerdictSender = watch::Sender<Option<Verdict>>;
+
+/// An introspection's entry in the in-flight map, taken out when the introspection finishes,
+/// is cancelled or panics, so a token can never be left waiting on a task that is gone.
 struct InFlightEntry {
     guard: TokenGuard,
     key: [u8; 32],
+    sender: Arc<VerdictSender>,
+}
+
+impl InFlightEntry {
+    /// Whether no request waits for the answer any more; if so the entry is taken out, under
+    /// the lock that joining requests subscribe under, so none can join an abandoned one.
+    fn abandoned(&self) -> bool {
+        let Ok(mut in_flight) = self.guard.inner.in_flight.lock() else {
+            return true;
+        };
+        if self.sender.receiver_count() > 0 {
+            return false;
+        }
+        self.remove_from(&mut in_flight);
+        true
+    }
+
+    /// Removes this entry, and never a newer one for the same token.
+    fn remove_from(&self, in_flight: &mut HashMap<[u8; 32], Arc<VerdictSender>>) {
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
+        {
+            in_flight.remove(&self.key);
+        }
+    }
 }
 
 impl Drop for InFlightEntry {
     fn drop(&mut self) {
         if let Ok(mut in_flight) = self.guard.inner.in_flight.lock() {
-            in_flight.remove(&self.key);
+            self.remove_from(&mut in_flight);
         }
     }
 }
@@ -158,6 +219,7 @@ impl fmt::Debug for TokenGuard {
             .field("issuer", &self.inner.discovered.issuer())
             .field("config", &self.inner.config)
             .field("introspections", &self.introspections())
+            .field("introspections_under_way", &self.introspections_under_way())
             .finish_non_exhaustive()
     }
 }
@@ -180,16 +242,17 @@ impl TokenGuard {
         let basic = basic_authorization(&config.client_id, &config.client_secret);
         TokenGuard {
             inner: Arc::new(Inner {
-                config,
                 basic,
                 discovered,
                 outbound,
                 cache: Mutex::new(Cache::default()),
                 in_flight: Mutex::new(HashMap::new()),
                 introspections: AtomicU64::new(0),
-                introspection_slots: Arc::new(tokio::sync::Semaphore::new(
-                    MAX_CONCURRENT_INTROSPECTIONS,
+                slots: Arc::new(Slots::new(
+                    config.max_introspections,
+                    config.max_introspections_per_address,
                 )),
+                config,
             }),
         }
     }
@@ -204,24 +267,36 @@ impl TokenGuard {
         self.inner.introspections.load(Ordering::Relaxed)
     }
 
-    /// The caller of a request whose token is valid and carries every scope of
-    /// `required_scope` (space-separated), or the response to send instead.
+    /// Introspections under way now (each holding a place, see [`MAX_INTROSPECTIONS`]).
+    pub fn introspections_under_way(&self) -> usize {
+        self.inner.slots.held()
+    }
+
+    /// The caller of a request from `peer` whose token is valid and carries every scope of
+    /// `required_scope` (space-separated), or the response to send instead. `peer` is the
+    /// address the request came from: introspections are shared fairly between addresses.
     pub async fn authorize(
         &self,
         headers: &HeaderMap,
         required_scope: &str,
+        peer: IpAddr,
     ) -> Result<Caller, Response<Body>> {
-        self.check(headers, required_scope)
+        self.check(headers, required_scope, AddressKey::of(peer))
             .await
             .map_err(|refusal| refusal_response(refusal, &self.inner.config.realm))
     }
 
-    async fn check(&self, headers: &HeaderMap, required_scope: &str) -> Result<Caller, Refusal> {
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        required_scope: &str,
+        peer: AddressKey,
+    ) -> Result<Caller, Refusal> {
         let token = bearer_token(headers)?;
         if token.len() > MAX_TOKEN_LEN {
             return Err(Refusal::InvalidToken);
         }
-        let caller = match self.verdict(token).await {
+        let caller = match self.verdict(token, peer).await {
             Verdict::Active(caller) => caller,
             Verdict::Inactive => return Err(Refusal::InvalidToken),
             Verdict::Unavailable => return Err(Refusal::Unavailable),
@@ -241,8 +316,8 @@ impl TokenGuard {
     }
 
     /// The cached verdict on `token`, or the answer of one introspection shared by every
-    /// request that asks meanwhile.
-    async fn verdict(&self, token: &str) -> Verdict {
+    /// request that asks meanwhile; a new introspection takes a place of `peer`'s.
+    async fn verdict(&self, token: &str, peer: AddressKey) -> Verdict {
         let key = sha256(token.as_bytes());
         let mut receiver = {
             let Ok(mut in_flight) = self.inner.in_flight.lock() else {
@@ -254,36 +329,29 @@ impl TokenGuard {
                 return verdict;
             }
             match in_flight.get(&key) {
-                Some(receiver) => receiver.clone(),
+                Some(sender) => sender.subscribe(),
                 None => {
-                    let Ok(slot) = self.inner.introspection_slots.clone().try_acquire_owned()
-                    else {
+                    let Some(slot) = self.inner.slots.try_take(peer) else {
                         return Verdict::Unavailable;
                     };
                     let (sender, receiver) = watch::channel(None);
-                    in_flight.insert(key, receiver.clone());
-                    // A task of its own, so that the introspection finishes (and is cached)
-                    // even when the request that started it is dropped.
+                    let sender = Arc::new(sender);
+                    in_flight.insert(key, sender.clone());
                     let entry = InFlightEntry {
                         guard: self.clone(),
                         key,
+                        sender,
                     };
-                    let token = SecretString::new(token.to_owned());
-                    tokio::spawn(async move {
-                        let _slot = slot;
-                        let guard = &entry.guard;
-                        let verdict =
-                            tokio::time::timeout(INTROSPECTION_BUDGET, guard.introspect(&token))
-                                .await
-                                .unwrap_or(Verdict::Unavailable);
-                        guard.remember(key, &verdict);
-                        drop(entry);
-                        let _ = sender.send(Some(verdict));
-                    });
+                    tokio::spawn(run_introspection(
+                        entry,
+                        SecretString::new(token.to_owned()),
+                        slot,
+                    ));
                     receiver
                 }
             }
         };
+        // A dropped request drops its receiver here: that is how the task learns it may stop.
         let verdict = match receiver.wait_for(Option::is_some).await {
             Ok(verdict) => verdict.clone().unwrap_or(Verdict::Unavailable),
             // The task ended without an answer (it panicked): fail closed.
@@ -321,4 +389,29 @@ impl TokenGuard {
             cache.insert(key, entry, config.max_cache_entries, now);
         }
     }
+}
+
+/// One introspection, in a task of its own (see the module doc): bounded by
+/// [`INTROSPECTION_BUDGET`], cached and handed to every waiting request, or cancelled as soon
+/// as no request waits for it. `_slot` is its place, held until the task ends.
+async fn run_introspection(entry: InFlightEntry, token: SecretString, _slot: Slot) {
+    let guard = entry.guard.clone();
+    let introspection = tokio::time::timeout(INTROSPECTION_BUDGET, guard.introspect(&token));
+    tokio::pin!(introspection);
+    let verdict = loop {
+        tokio::select! {
+            result = &mut introspection => break result.unwrap_or(Verdict::Unavailable),
+            () = entry.sender.closed() => {
+                // A request may have joined since the last one left: look again under the
+                // lock joiners take, and go on for it.
+                if entry.abandoned() {
+                    return;
+                }
+            }
+        }
+    };
+    guard.remember(entry.key, &verdict);
+    let sender = entry.sender.clone();
+    drop(entry);
+    let _ = sender.send(Some(verdict));
 }

@@ -30,6 +30,20 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
     let in_query = format!("{url}?access_token={token}");
     assert_eq!(https.get(&in_query).await.status, StatusCode::UNAUTHORIZED);
     let managed = client2.service.client().token().await.unwrap();
+    // The guard's verdict and a failed call, as a library user would print them.
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let guard = client1.service.guard();
+    let caller = guard
+        .authorize(&headers, "read", [127, 0, 0, 1].into())
+        .await;
+    let caller = format!("{:?}", caller.expect("the token is valid"));
+    let mut call = http::Request::new(bytes::Bytes::new());
+    *call.uri_mut() = "https://localhost:1/api/resource".parse().unwrap();
+    let call_error = format!(
+        "{:?}",
+        client2.service.client().call(call).await.unwrap_err()
+    );
     assert_eq!(
         https.revoke(&auth, "svc", &token).await.status,
         StatusCode::OK
@@ -75,9 +89,12 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
             }
         ),
         format!("{managed:?}"),
+        caller,
+        call_error,
     ]
     .concat();
     assert!(debug.contains("TokenGuard") && debug.contains("[redacted]"));
+    assert!(debug.contains("client_id: \"svc\"") && debug.contains("ResourceFailed"));
 
     let mut secrets: Vec<String> = clients.secrets.values().cloned().collect();
     secrets.extend([token, fresh, managed.expose().to_owned()]);

@@ -2,11 +2,16 @@
 //!
 //! | route          | answer                                                                |
 //! |----------------|-----------------------------------------------------------------------|
-//! | `GET /call`    | 200 with the resource's JSON; 503 when the authorization server cannot be reached (directly or as the resource's 503); 502 for any other failure |
+//! | `GET /call`    | 200 with the resource's JSON; 503 when the authorization server cannot be reached or throttles (directly or as the resource's 503); 502 for any other failure |
 //! | `GET /healthz` | 200 liveness                                                          |
+//!
+//! Error answers carry a fixed short reason and never the error's detail (peers' words, URLs,
+//! the error chain), which goes to the log: the caller of `/call` is not authenticated. While
+//! the token client waits out a failure of the authorization server's (see
+//! [`crate::client`]), they carry `Retry-After`.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -42,21 +47,23 @@ impl CallerService {
         );
         let answer = match self.client.call(request).await {
             Ok(answer) => answer,
-            Err(e) if e.is_auth_server_unavailable() => {
-                access_log::event(format_args!("call: {e}"));
-                return error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the authorization server cannot be reached",
-                );
-            }
             Err(e) => {
+                // The detail is for the operator; the caller is not authenticated.
                 access_log::event(format_args!("call: {e}"));
-                return error_response(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_gateway",
-                    &format!("the call failed: {e}"),
-                );
+                let (status, code) = if e.is_auth_server_unavailable() {
+                    (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+                } else {
+                    (StatusCode::BAD_GATEWAY, "bad_gateway")
+                };
+                let mut response = error_response(status, code, e.reason());
+                if let Some(wait) = self.client.retry_after() {
+                    // Whole seconds, rounded up: asking sooner would meet the same failure.
+                    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                }
+                return response;
             }
         };
         match answer.status {

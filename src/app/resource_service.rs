@@ -33,7 +33,7 @@ impl ResourceService {
         &self.guard
     }
 
-    async fn resource(&self, req: &Request<Incoming>) -> Response<Body> {
+    async fn resource(&self, req: &Request<Incoming>, peer: Peer) -> Response<Body> {
         #[derive(Serialize)]
         struct Resource<'a> {
             client_id: &'a str,
@@ -43,7 +43,7 @@ impl ResourceService {
         }
         match self
             .guard
-            .authorize(req.headers(), &self.required_scope)
+            .authorize(req.headers(), &self.required_scope, peer.addr.ip())
             .await
         {
             Ok(caller) => {
@@ -65,11 +65,11 @@ impl ResourceService {
 }
 
 impl Handler for ResourceService {
-    async fn handle(&self, req: Request<Incoming>, _peer: Peer) -> Response<Body> {
+    async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
             RESOURCE_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),
-            RESOURCE_PATH => self.resource(&req).await,
+            RESOURCE_PATH => self.resource(&req, peer).await,
             HEALTH_PATH => health(self.guard.discovered()),
             _ => oauth::not_found(),
         }

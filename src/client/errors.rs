@@ -33,8 +33,25 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the authorization server being unreachable is the reason.
+    /// Whether the authorization server being unreachable (or throttling) is the reason.
     pub fn is_auth_server_unavailable(&self) -> bool {
         matches!(self, CallError::Token(TokenError::AuthServerUnavailable(_)))
+    }
+
+    /// A short fixed reason, safe to show to anyone: no detail of the peers or the error
+    /// chain (which belong in the log).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CallError::Token(TokenError::AuthServerUnavailable(_)) => {
+                "the authorization server cannot be reached or is refusing requests for now"
+            }
+            CallError::Token(TokenError::Refused { .. }) => {
+                "the authorization server refused this service a token"
+            }
+            CallError::Token(TokenError::Misconfigured(_)) => {
+                "the authorization server's answer could not be used"
+            }
+            CallError::ResourceFailed(_) => "the resource could not be reached",
+        }
     }
 }

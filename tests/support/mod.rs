@@ -8,12 +8,17 @@
 //! - [`child`]: the binaries as child processes, with the address they bound read from their
 //!   log, stderr kept for inspection, killed on drop.
 //! - [`raw`]: raw TLS and hand-written HTTP/1.1.
+//! - [`delay`]: a loopback TCP proxy that puts a peer a fixed delay away.
+//! - [`fake_auth`]: a stand-in authorization server whose token and introspection answers a
+//!   test chooses (refusals, `Retry-After`, odd `expires_in`, no answer at all).
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
 
 pub mod certs;
 pub mod child;
+pub mod delay;
+pub mod fake_auth;
 pub mod https;
 pub mod raw;
 pub mod servers;
@@ -21,6 +26,8 @@ pub mod servers;
 use std::time::Duration;
 
 pub use certs::{certs, temp_dir, Certs};
+pub use delay::{delay_proxy, DelayProxy};
+pub use fake_auth::{start_fake_auth, FakeAuth, TokenAnswer};
 pub use https::{
     basic, basic_raw, both, http, http_from, http_trusting, Client, Proto, Reply, BOTH,
 };
