@@ -17,7 +17,9 @@ use crate::secret::sha256;
 #[derive(Serialize)]
 struct ActiveToken<'a> {
     active: bool,
-    scope: &'a str,
+    /// Absent when nothing was granted, as in the token response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
     client_id: &'a str,
     token_type: &'static str,
     exp: u64,
@@ -49,7 +51,7 @@ impl<S: TokenStore> AuthServer<S> {
                 StatusCode::OK,
                 &ActiveToken {
                     active: true,
-                    scope: &record.grant.scope,
+                    scope: Some(&*record.grant.scope).filter(|s| !s.is_empty()),
                     client_id: &record.grant.client_id,
                     token_type: "Bearer",
                     exp: record.exp,
