@@ -7,11 +7,16 @@
 //! writes the whole batch at once, so a busy server pays one `write` per batch instead of one
 //! wake-up and one `write` per request. When stderr cannot keep up, the buffer is capped and
 //! further lines are counted as dropped rather than blocking requests or growing memory.
-//! Does not own: deciding what is safe to log. Callers pass only method, path, status and a
-//! label that never holds a secret or a token; the path is cut at the query and escaped here.
+//! Every piece of text that came from a peer is escaped here with a visible sequence
+//! (`\u{a}`), never with whitespace, so a newline, a control character or a space in a path or
+//! a client id can neither split a line nor blur where one field ends: the path is cut at the
+//! query and escaped, and a [`LogLabel`] can only be made through constructors that escape.
+//! Does not own: deciding what is safe to log. Callers pass only method, path, status and
+//! labels that never hold a secret or a token.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
+use std::net::IpAddr;
 #[cfg(any(test, feature = "test-hooks"))]
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,9 +26,62 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::{Method, Response};
 
 /// A short label a handler attaches to a response (as an extension) for its log line, such as
-/// the authenticated client id. It must never hold a secret or a token.
-#[derive(Clone, Debug)]
-pub struct LogLabel(pub String);
+/// the authenticated client id. It must never hold a secret or a token. Made only by its
+/// constructors, which escape what they are given: an id is the peer's to choose (or another
+/// service's to report), so it is never pushed into a line as it came.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLabel(String);
+
+impl LogLabel {
+    /// `client_id=ID`: the client a request authenticated as, or the client another service
+    /// named (client1 logs the `client_id` the authorization server returned).
+    pub fn client(client_id: &str) -> Self {
+        let mut label = String::with_capacity("client_id=".len() + client_id.len());
+        label.push_str("client_id=");
+        push_escaped_id(&mut label, client_id);
+        LogLabel(label)
+    }
+
+    /// `peer=ADDR client_id=ID`: a refused client authentication (401, 429), naming where it
+    /// came from and the id it tried, known or not; `client_id=(none)` when the request named
+    /// no readable id. Parentheses are always escaped in an id, so `(none)` is never an id.
+    pub fn refused(client_id: Option<&str>, peer: IpAddr) -> Self {
+        let mut label = String::with_capacity(48);
+        let _ = write!(label, "peer={peer} client_id=");
+        match client_id {
+            Some(id) => push_escaped_id(&mut label, id),
+            None => label.push_str(NO_ID),
+        }
+        LogLabel(label)
+    }
+
+    /// The label as it appears in the line.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What [`LogLabel::refused`] logs when the request named no readable client id.
+const NO_ID: &str = "(none)";
+/// Ids longer than this (in characters) are cut in the log, marked with `(cut)`.
+const MAX_LOGGED_ID: usize = 100;
+
+/// Appends `id`, keeping the characters of a valid client id (`A-Za-z0-9._-`) as they are and
+/// writing every other character, the backslash included, as `\u{HEX}`: whatever an id holds,
+/// the label stays one word of printable ASCII, and no id can fake an escape or another field.
+fn push_escaped_id(out: &mut String, id: &str) {
+    for (count, c) in id.chars().enumerate() {
+        if count == MAX_LOGGED_ID {
+            out.push_str("(cut)");
+            return;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        }
+    }
+}
 
 /// How often buffered lines are written out.
 const WRITE_INTERVAL: Duration = Duration::from_millis(50);
@@ -123,9 +181,9 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
         latency.as_micros() / 1000,
         latency.as_micros() % 1000
     );
-    if let Some(LogLabel(label)) = response.extensions().get::<LogLabel>() {
+    if let Some(label) = response.extensions().get::<LogLabel>() {
         line.push(' ');
-        line.push_str(label);
+        line.push_str(label.as_str());
     }
     line.push('\n');
     emit(&line);
@@ -185,7 +243,8 @@ impl fmt::Display for EscapedPath<'_> {
             if count == MAX_LOGGED_PATH {
                 return f.write_str("...");
             }
-            if c.is_ascii_graphic() {
+            // The backslash too, so a path cannot fake an escape.
+            if c.is_ascii_graphic() && c != '\\' {
                 f.write_char(c)?;
             } else {
                 write!(f, "\\u{{{:x}}}", c as u32)?;
@@ -243,8 +302,32 @@ mod tests {
     }
 
     #[test]
+    fn labels_escape_every_character_outside_the_client_id_alphabet() {
+        assert_eq!(
+            LogLabel::client("svc.one_x-2").as_str(),
+            "client_id=svc.one_x-2"
+        );
+        assert_eq!(
+            LogLabel::client("a b\n\r\\é(none)").as_str(),
+            "client_id=a\\u{20}b\\u{a}\\u{d}\\u{5c}\\u{e9}\\u{28}none\\u{29}"
+        );
+        let peer: IpAddr = "2001:db8::7".parse().unwrap();
+        assert_eq!(
+            LogLabel::refused(Some("x peer=1.2.3.4"), peer).as_str(),
+            "peer=2001:db8::7 client_id=x\\u{20}peer\\u{3d}1.2.3.4"
+        );
+        assert_eq!(
+            LogLabel::refused(None, IpAddr::from([127, 0, 0, 1])).as_str(),
+            "peer=127.0.0.1 client_id=(none)"
+        );
+        let long = LogLabel::client(&"x".repeat(500));
+        assert_eq!(long.as_str(), format!("client_id={}(cut)", "x".repeat(100)));
+    }
+
+    #[test]
     fn paths_are_escaped_and_cut() {
         assert_eq!(EscapedPath("/a b\n").to_string(), "/a\\u{20}b\\u{a}");
+        assert_eq!(EscapedPath("/a\\u{a}").to_string(), "/a\\u{5c}u{a}");
         let long = "/".repeat(500);
         assert_eq!(
             EscapedPath(&long).to_string().len(),

@@ -56,7 +56,7 @@ fn health(discovered: &Discovered) -> Response<Body> {
 fn label(response: &mut Response<Body>, client_id: &str) {
     response
         .extensions_mut()
-        .insert(LogLabel(format!("client_id={client_id}")));
+        .insert(LogLabel::client(client_id));
 }
 
 /// Serves `handler` until `shutdown` resolves, while the authorization server's metadata is

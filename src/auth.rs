@@ -1,23 +1,26 @@
 //! The OAuth 2.0 authorization server: client-credentials tokens and what goes with them.
 //!
-//! | route                                         | file             | RFC                       |
-//! |-----------------------------------------------|------------------|---------------------------|
-//! | `POST /oauth/token`                           | `token.rs`       | RFC 6749 §4.4, §5, §2.3.1 |
-//! | `POST /oauth/introspect`                      | `introspect.rs`  | RFC 7662                  |
-//! | `POST /oauth/revoke`                          | `revoke.rs`      | RFC 7009                  |
-//! | `GET /.well-known/oauth-authorization-server` | `metadata.rs`    | RFC 8414                  |
-//! | `GET /oauth/jwks`                             | `metadata.rs`    | RFC 7517 (JWT format)     |
-//! | `GET /healthz`                                | here             | liveness                  |
+//! | route                                              | file            | RFC                       |
+//! |----------------------------------------------------|-----------------|---------------------------|
+//! | `POST PATH/oauth/token`                            | `token.rs`      | RFC 6749 §4.4, §5, §2.3.1 |
+//! | `POST PATH/oauth/introspect`                       | `introspect.rs` | RFC 7662                  |
+//! | `POST PATH/oauth/revoke`                           | `revoke.rs`     | RFC 7009                  |
+//! | `GET /.well-known/oauth-authorization-server PATH` | `metadata.rs`   | RFC 8414 §3.1             |
+//! | `GET PATH/oauth/jwks`                              | `metadata.rs`   | RFC 7517 (JWT format)     |
+//! | `GET /healthz`                                     | here            | liveness                  |
+//!
+//! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
+//! without one: the endpoints live under it and the metadata where RFC 8414 §3.1 puts it, so
+//! the metadata never names a URL that is not served. `/healthz` is always at the root.
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
 //! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
-//! this server signed), [`throttle`] (lockouts), `error` (the error enum and its responses).
-//! Does not own:
-//! sockets, TLS or limits (see [`crate::http`]), nor the wire shapes it shares with the other
-//! roles (see [`crate::oauth`]).
+//! this server signed), [`throttle`] (lockouts and failure budgets), `error` (the error enum
+//! and its responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod authenticate;
 pub mod clients;
@@ -47,14 +50,36 @@ use serde::Serialize;
 use crate::access_log::LogLabel;
 use crate::form::Form;
 use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody};
-use crate::oauth::{
-    self, HEALTH_PATH, INTROSPECT_PATH, JWKS_PATH, METADATA_PATH, REVOKE_PATH, TOKEN_PATH,
-};
+use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH};
+use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
 use signing_keys::SigningKeys;
-use throttle::{Policy, Throttle};
+use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
+
+/// Settings of the authorization server.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// The issuer identifier (RFC 8414 §2), used byte for byte in metadata and introspection.
+    /// It should pass [`Issuer::parse`] (`oauth-server` refuses to start otherwise); one that
+    /// does not is served as an issuer without a path.
+    pub issuer: String,
+    /// Lifetime of issued access tokens.
+    pub token_ttl: Duration,
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// How often expired tokens are swept from the in-memory store.
+    pub sweep_interval: Duration,
+    /// Lockouts per (client id, source address).
+    pub client_lockout: Policy,
+    /// Failure budgets per source address.
+    pub address_budget: BudgetPolicy,
+    pub token_format: TokenFormat,
+    /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
+    /// the issuer.
+    pub default_audience: Option<String>,
+}
 
 /// What an access token is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,25 +93,6 @@ pub enum TokenFormat {
     Jwt,
 }
 
-/// Settings of the authorization server.
-#[derive(Clone, Debug)]
-pub struct AuthConfig {
-    /// The issuer identifier (RFC 8414 §2), used byte for byte in metadata and introspection.
-    pub issuer: String,
-    /// Lifetime of issued access tokens.
-    pub token_ttl: Duration,
-    /// Largest request body accepted (413 beyond).
-    pub max_body_bytes: usize,
-    /// How often expired tokens are swept from the in-memory store.
-    pub sweep_interval: Duration,
-    pub client_throttle: Policy,
-    pub address_throttle: Policy,
-    pub token_format: TokenFormat,
-    /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
-    /// the issuer.
-    pub default_audience: Option<String>,
-}
-
 impl AuthConfig {
     pub fn new(issuer: impl Into<String>) -> Self {
         AuthConfig {
@@ -94,8 +100,8 @@ impl AuthConfig {
             token_ttl: Duration::from_secs(3600),
             max_body_bytes: 16 * 1024,
             sweep_interval: Duration::from_secs(5),
-            client_throttle: Policy::per_client(),
-            address_throttle: Policy::per_address(),
+            client_lockout: Policy::per_client(),
+            address_budget: BudgetPolicy::per_address(),
             token_format: TokenFormat::Opaque,
             default_audience: None,
         }
@@ -112,10 +118,12 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     config: AuthConfig,
     registry: ClientRegistry,
     store: Arc<S>,
-    /// Failed authentications per client id.
-    client_throttle: Throttle,
-    /// Failed authentications per remote address.
-    address_throttle: Throttle,
+    /// Failed authentications per (client id, source address): the lockouts.
+    lockouts: Lockouts,
+    /// Failed authentications per source address: the budgets.
+    budgets: Budgets,
+    /// The paths served, under the issuer's path.
+    routes: Routes,
     /// The metadata document, rendered again only when the signing keys change (its
     /// `jwks_uri` is there only while keys are loaded).
     metadata: RwLock<Bytes>,
@@ -144,8 +152,8 @@ impl AuthServer<MemoryTokenStore> {
         Self::with_store(registry, config, Arc::new(MemoryTokenStore::new()))
     }
 
-    /// Sweeps expired tokens every `sweep_interval` until the returned task is aborted or the
-    /// server is dropped.
+    /// Sweeps expired tokens, and throttle entries that say nothing any more, every
+    /// `sweep_interval` until the returned task is aborted or the server is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let server = Arc::downgrade(self);
         let interval = self.config.sweep_interval;
@@ -158,6 +166,9 @@ impl AuthServer<MemoryTokenStore> {
                     return;
                 };
                 server.store.sweep(oauth::unix_now()).await;
+                let now = tokio::time::Instant::now();
+                server.lockouts.sweep(now);
+                server.budgets.sweep(now);
             }
         })
     }
@@ -165,17 +176,20 @@ impl AuthServer<MemoryTokenStore> {
 
 impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
-        let metadata = metadata::render(&config.issuer, &registry, false);
+        let issuer = Issuer::parse(&config.issuer).ok();
+        let routes = Routes::new(issuer.as_ref());
+        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false);
         let client_ids = registry
             .all_ids()
             .map(|id| (id.to_owned(), Arc::from(id)))
             .collect();
         AuthServer {
-            client_throttle: Throttle::new(config.client_throttle.clone()),
-            address_throttle: Throttle::new(config.address_throttle.clone()),
+            lockouts: Lockouts::new(config.client_lockout.clone()),
+            budgets: Budgets::new(config.address_budget.clone()),
             config,
             registry,
             store,
+            routes,
             metadata: RwLock::new(metadata),
             signing: RwLock::new(Arc::new(SigningKeys::none())),
             grants: RwLock::new(HashMap::new()),
@@ -194,7 +208,13 @@ impl<S: TokenStore> AuthServer<S> {
     /// Swaps in a newly read keys directory (on SIGHUP): tokens are signed with its current
     /// key from now on, and the JWK Set and metadata publish exactly its keys.
     pub fn replace_signing_keys(&self, keys: SigningKeys) {
-        let rendered = metadata::render(&self.config.issuer, &self.registry, !keys.is_empty());
+        let issuer = Issuer::parse(&self.config.issuer).ok();
+        let rendered = metadata::render(
+            &self.config.issuer,
+            issuer.as_ref(),
+            &self.registry,
+            !keys.is_empty(),
+        );
         if let Ok(mut signing) = self.signing.write() {
             *signing = Arc::new(keys);
         }
@@ -219,11 +239,11 @@ impl<S: TokenStore> AuthServer<S> {
         &self.config
     }
 
-    /// Keys the brute-force limiters remember (per client id, per address): bounded by their
-    /// policies' capacities however many ids an attacker invents.
+    /// Keys the brute-force limiters remember (per client id and address, per address):
+    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
     #[cfg(any(test, feature = "test-hooks"))]
     pub fn throttled_keys(&self) -> (usize, usize) {
-        (self.client_throttle.len(), self.address_throttle.len())
+        (self.lockouts.len(), self.budgets.len())
     }
 
     /// Access tokens issued since the server started.
@@ -234,29 +254,29 @@ impl<S: TokenStore> AuthServer<S> {
     /// Answers one request whose body has already been read. This is the whole server minus
     /// the network: benches and tests call it directly.
     pub async fn respond(&self, parts: &Parts, body: &[u8], peer: IpAddr) -> Response<Body> {
-        let path = parts.uri.path();
-        let is_post = parts.method == Method::POST;
-        let result = match path {
-            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH if !is_post => {
+        let route = self.routes.find(parts.uri.path());
+        let is_get = parts.method == Method::GET || parts.method == Method::HEAD;
+        let result = match route {
+            Some(Route::Token | Route::Introspect | Route::Revoke)
+                if parts.method != Method::POST =>
+            {
                 return oauth::method_not_allowed("POST")
             }
-            TOKEN_PATH | INTROSPECT_PATH | REVOKE_PATH => {
-                match Call::parse(parts, body, peer, path) {
-                    Err(e) => Err(e),
-                    Ok(call) if path == TOKEN_PATH => self.token(&call).await,
-                    Ok(call) if path == INTROSPECT_PATH => self.introspect(&call).await,
-                    Ok(call) => self.revoke(&call).await,
-                }
-            }
-            METADATA_PATH | JWKS_PATH | HEALTH_PATH
-                if parts.method != Method::GET && parts.method != Method::HEAD =>
-            {
+            Some(Route::Metadata | Route::Jwks | Route::Health) if !is_get => {
                 return oauth::method_not_allowed("GET, HEAD")
             }
-            METADATA_PATH => return self.metadata_response(),
-            JWKS_PATH => return self.jwks_response(),
-            HEALTH_PATH => return h::json_response(StatusCode::OK, &Health { status: "ok" }),
-            _ => return oauth::not_found(),
+            Some(Route::Metadata) => return self.metadata_response(),
+            Some(Route::Jwks) => return self.jwks_response(),
+            Some(Route::Health) => {
+                return h::json_response(StatusCode::OK, &Health { status: "ok" })
+            }
+            None => return oauth::not_found(),
+            Some(endpoint) => match Call::parse(parts, body, peer, endpoint) {
+                Err(e) => Err(e),
+                Ok(call) if endpoint == Route::Token => self.token(&call).await,
+                Ok(call) if endpoint == Route::Introspect => self.introspect(&call).await,
+                Ok(call) => self.revoke(&call).await,
+            },
         };
         result.unwrap_or_else(|e| e.to_response())
     }
@@ -281,6 +301,52 @@ impl<S: TokenStore> Handler for AuthServer<S> {
     }
 }
 
+/// What a request path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Token,
+    Introspect,
+    Revoke,
+    Jwks,
+    Metadata,
+    Health,
+}
+
+/// The paths this server answers, made once from its issuer's path.
+#[derive(Debug)]
+struct Routes {
+    token: String,
+    introspect: String,
+    revoke: String,
+    jwks: String,
+    metadata: String,
+}
+
+impl Routes {
+    fn new(issuer: Option<&Issuer>) -> Self {
+        let under = |path: &str| issuer.map_or_else(|| path.to_owned(), |i| i.endpoint_path(path));
+        Routes {
+            token: under(TOKEN_PATH),
+            introspect: under(INTROSPECT_PATH),
+            revoke: under(REVOKE_PATH),
+            jwks: under(JWKS_PATH),
+            metadata: issuer.map_or_else(|| METADATA_PATH.to_owned(), Issuer::metadata_path),
+        }
+    }
+
+    fn find(&self, path: &str) -> Option<Route> {
+        Some(match path {
+            HEALTH_PATH => Route::Health,
+            p if p == self.token => Route::Token,
+            p if p == self.introspect => Route::Introspect,
+            p if p == self.revoke => Route::Revoke,
+            p if p == self.jwks => Route::Jwks,
+            p if p == self.metadata => Route::Metadata,
+            _ => return None,
+        })
+    }
+}
+
 /// A POST to one of the form endpoints, its body parsed.
 struct Call<'a> {
     parts: &'a Parts,
@@ -291,13 +357,18 @@ struct Call<'a> {
 impl<'a> Call<'a> {
     /// Parses the body as a form, after checking its media type. Only the token endpoint's
     /// `resource` may repeat (RFC 8707 §2); every other parameter appears at most once.
-    fn parse(parts: &'a Parts, body: &[u8], peer: IpAddr, path: &str) -> Result<Self, OAuthError> {
+    fn parse(
+        parts: &'a Parts,
+        body: &[u8],
+        peer: IpAddr,
+        endpoint: Route,
+    ) -> Result<Self, OAuthError> {
         if !h::is_form_urlencoded(&parts.headers) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let repeatable: &[&str] = if path == TOKEN_PATH {
+        let repeatable: &[&str] = if endpoint == Route::Token {
             &["resource"]
         } else {
             &[]
@@ -319,7 +390,7 @@ impl<'a> Call<'a> {
 fn label(response: &mut Response<Body>, client_id: &str) {
     response
         .extensions_mut()
-        .insert(LogLabel(format!("client_id={client_id}")));
+        .insert(LogLabel::client(client_id));
 }
 
 #[derive(Serialize)]

@@ -2,11 +2,13 @@
 //!
 //! Owns: `oauth-server gen-certs` and the demo's first-run set-up. The server certificate is
 //! valid for `localhost`, `127.0.0.1` and `::1`; clients trust `ca.pem` alone. Existing files are
-//! never overwritten unless asked (`force`), and nothing is written if any of them exists.
-//! Private keys are written with mode 0600. Does not own: loading certificates for serving (see
-//! the transport's `server_tls_config`).
+//! never overwritten unless asked (`force`), and nothing is written if any of them exists (a
+//! link counts, even one that points nowhere). Each file is replaced atomically, never written
+//! through a link planted at its name; the private key is 0600 whatever was there before, the
+//! certificates 0644. Does not own: loading certificates for serving (see the transport's
+//! `server_tls_config`) or how files are replaced (see [`crate::files`]).
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,6 +16,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+
+use crate::files::{self, FileError, OWNER_ONLY};
 
 pub const CA_FILE: &str = "ca.pem";
 pub const CERT_FILE: &str = "server.pem";
@@ -29,6 +33,8 @@ pub enum GenCertsError {
     Exists(PathBuf),
     #[error("cannot write {}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("cannot make a certificate: {0}")]
     Rcgen(#[source] rcgen::Error),
 }
@@ -44,7 +50,7 @@ pub fn exist(dir: &Path) -> bool {
 pub fn generate(dir: &Path, force: bool) -> Result<(), GenCertsError> {
     let paths = [CA_FILE, CERT_FILE, KEY_FILE].map(|name| dir.join(name));
     if !force {
-        if let Some(existing) = paths.iter().find(|p| p.exists()) {
+        if let Some(existing) = paths.iter().find(|p| fs::symlink_metadata(p).is_ok()) {
             return Err(GenCertsError::Exists(existing.clone()));
         }
     }
@@ -78,11 +84,14 @@ pub fn generate(dir: &Path, force: bool) -> Result<(), GenCertsError> {
         source,
     })?;
     // The key first and the CA last: a reader that finds ca.pem finds a complete set.
-    write_file(&paths[2], server_key.serialize_pem().as_bytes(), true)?;
-    write_file(&paths[1], server_cert.pem().as_bytes(), false)?;
-    write_file(&paths[0], ca_cert.pem().as_bytes(), false)?;
+    write_file(&paths[2], server_key.serialize_pem().as_bytes(), OWNER_ONLY)?;
+    write_file(&paths[1], server_cert.pem().as_bytes(), PUBLIC)?;
+    write_file(&paths[0], ca_cert.pem().as_bytes(), PUBLIC)?;
     Ok(())
 }
+
+/// Permission bits of the certificates: anyone may read them.
+const PUBLIC: u32 = 0o644;
 
 fn name(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
@@ -90,20 +99,7 @@ fn name(common_name: &str) -> DistinguishedName {
     dn
 }
 
-fn write_file(path: &Path, contents: &[u8], private: bool) -> Result<(), GenCertsError> {
-    let io_err = |source| GenCertsError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let _ = private;
-    let mut file = options.open(path).map_err(io_err)?;
-    file.write_all(contents).map_err(io_err)?;
-    file.sync_all().map_err(io_err)
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), GenCertsError> {
+    files::replace(path, mode, &mut |file| file.write_all(contents))?;
+    Ok(())
 }

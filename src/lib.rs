@@ -15,7 +15,8 @@
 //! - [`http`]: the transport: TLS, HTTP/1.1 and HTTP/2 serving, limits, timers, shutdown,
 //!   bodies, and the outgoing HTTPS client. Knows nothing of OAuth.
 //! - Leaves, used by any layer: [`form`] (strict form parsing), [`secret`] (random values,
-//!   hashes, a string that never prints), [`certs`] (development certificates), [`access_log`]
+//!   hashes, a string that never prints), [`certs`] (development certificates), [`files`]
+//!   (files created and replaced without writing through a planted link), [`access_log`]
 //!   (one line per request on stderr, off the request path).
 //!
 //! The binaries in `src/bin/` parse flags, load files, bind, and call into these modules.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod certs;
 pub mod client;
 pub mod discovery;
+pub mod files;
 pub mod form;
 pub mod http;
 pub mod oauth;

@@ -30,12 +30,12 @@ pub mod scope;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use basic::{basic_authorization, parse_basic, BasicError};
+pub use basic::{basic_authorization, basic_client_id_hint, parse_basic, BasicError};
 pub use errors::{
     body_error_response, error_response, method_not_allowed, not_found, refusal_response,
     status_error,
 };
-pub use metadata::{metadata_url, ServerMetadata};
+pub use metadata::{metadata_url, BadIssuer, Issuer, ServerMetadata};
 pub use request::{form_post, UnsendableCredentials};
 
 /// The token endpoint (RFC 6749 §3.2).

@@ -2,10 +2,11 @@
 //!
 //! Owns: generating 256-bit URL-safe values from the OS (client secrets and access tokens),
 //! SHA-256 (ring's, already linked by rustls), hex, and [`SecretString`], whose `Debug` and
-//! `Display` never show the value and whose memory is wiped on drop. A 256-bit random value
-//! needs no slow password hash: one SHA-256 makes the stored form useless to a thief, and a
-//! slow hash would cap every authenticated endpoint at a few hundred requests per second.
-//! Does not own: where secrets are stored or compared (see `auth::clients`).
+//! `Display` never show the value, whose only comparison is constant-time, and whose memory is
+//! wiped on drop. A 256-bit random value needs no slow password hash: one SHA-256 makes the
+//! stored form useless to a thief, and a slow hash would cap every authenticated endpoint at a
+//! few hundred requests per second. Does not own: where secrets are stored or which hashes are
+//! compared (see `auth::clients`).
 
 use std::fmt;
 
@@ -64,8 +65,10 @@ pub fn hash_from_hex(text: &str) -> Option<[u8; 32]> {
 }
 
 /// A secret (client secret or access token) as text: never shown by `Debug` or `Display`,
-/// wiped from memory when dropped.
-#[derive(Clone, PartialEq, Eq)]
+/// wiped from memory when dropped. It has no `==`: a derived one stops at the first differing
+/// byte, so its timing would tell a guesser how much of a guess was right; compare with
+/// [`SecretString::ct_eq`].
+#[derive(Clone)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -76,6 +79,11 @@ impl SecretString {
     /// The secret itself, for the few places that must send or print it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether two secrets are equal, in time that depends only on their lengths.
+    pub fn ct_eq(&self, other: &SecretString) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.0.as_bytes()).into()
     }
 }
 
@@ -110,7 +118,24 @@ mod tests {
             .expose()
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        assert_ne!(a, b);
+        assert!(!a.ct_eq(&b));
+        assert!(a.ct_eq(&a.clone()));
+    }
+
+    #[test]
+    fn secret_strings_have_no_variable_time_equality() {
+        // An inherent constant applies only when its bound holds; otherwise the trait's does.
+        trait NoEq {
+            const EQ: bool = false;
+        }
+        struct Probe<T>(T);
+        impl<T> NoEq for Probe<T> {}
+        impl<T: PartialEq> Probe<T> {
+            const EQ: bool = true;
+        }
+        // Checked when the tests are built: adding == to SecretString stops the build.
+        const { assert!(Probe::<String>::EQ, "the probe itself works") };
+        const { assert!(!Probe::<SecretString>::EQ, "SecretString has ==") };
     }
 
     #[test]

@@ -146,9 +146,17 @@ async fn a_connection_flood_beyond_the_cap_is_queued_with_bounded_memory_and_the
     assert_eq!(reply.status, 200);
 }
 
+/// The first attack of issue 9, against the binary: one address guessing one client's secret
+/// as fast as it can. It is slowed to a crawl, while the client itself, from another address,
+/// and other clients from the attacking address, keep getting every token at full speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_and_the_victim_recovers_within_30s(
+async fn brute_force_on_one_id_is_throttled_escalatingly_and_never_refuses_the_victim_from_another_address(
 ) {
+    let victim_ip: std::net::IpAddr = [127, 0, 0, 2].into();
+    if std::net::TcpListener::bind((victim_ip, 0)).is_err() {
+        eprintln!("cannot bind {victim_ip}: skipped");
+        return;
+    }
     let server = ChildServer::start(&["victim", "bystander"], &[]);
     let attack_for = Duration::from_secs(6);
     let attackers: Vec<_> = (0..4)
@@ -177,25 +185,36 @@ async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_
         })
         .collect();
 
-    // Meanwhile, another client of the same host gets every token quickly.
+    // Meanwhile the victim, from another address and over both versions, and another client
+    // of the attacking address get every token quickly.
+    let victims = [
+        http_from(Proto::H1, victim_ip),
+        http_from(Proto::H2, victim_ip),
+    ];
     let bystander = http(Proto::H1);
     let started = Instant::now();
-    let mut bystander_tokens = 0;
+    let mut served = 0;
     while started.elapsed() < attack_for {
-        let t = Instant::now();
-        let reply = bystander
-            .token_basic(&server.base, "bystander", server.secret("bystander"), "")
-            .await;
-        assert_eq!(reply.status, 200, "bystander refused during the attack");
-        assert!(
-            t.elapsed() < Duration::from_millis(500),
-            "bystander slowed to {:?}",
-            t.elapsed()
-        );
-        bystander_tokens += 1;
+        for (who, client, id) in [
+            ("victim over H1", &victims[0], "victim"),
+            ("victim over H2", &victims[1], "victim"),
+            ("bystander", &bystander, "bystander"),
+        ] {
+            let t = Instant::now();
+            let reply = client
+                .token_basic(&server.base, id, server.secret(id), "")
+                .await;
+            assert_eq!(reply.status, 200, "{who} refused during the attack");
+            assert!(
+                t.elapsed() < Duration::from_millis(500),
+                "{who} slowed to {:?}",
+                t.elapsed()
+            );
+        }
+        served += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(bystander_tokens >= 10);
+    assert!(served >= 10);
 
     let mut all_statuses = Vec::new();
     let mut all_retry_after = Vec::new();
@@ -222,23 +241,22 @@ async fn brute_force_on_one_id_is_throttled_escalatingly_others_keep_full_speed_
         longest >= 2,
         "the lockout never grew beyond its first {longest} s"
     );
-
-    let attack_ended = Instant::now();
-    let victim = http(Proto::H1);
-    loop {
-        let reply = victim
-            .token_basic(&server.base, "victim", server.secret("victim"), "")
-            .await;
-        if reply.status == 200 {
-            break;
-        }
-        assert_eq!(reply.status, 429);
-        assert!(
-            attack_ended.elapsed() < Duration::from_secs(30),
-            "the right secret still refused 30 s after the attack"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // The lockout is the attacking address's: there, even the right secret is refused. One
+    // more wrong guess first, so that a lockout runs now whether or not the last one lapsed
+    // as the attack ended (the count of failures in a row is kept for minutes).
+    let attacker = http(Proto::H1);
+    let guess = attacker
+        .token_basic(&server.base, "victim", "not-the-secret", "")
+        .await;
+    assert!(
+        matches!(guess.status.as_u16(), 401 | 429),
+        "{}",
+        guess.status
+    );
+    let reply = attacker
+        .token_basic(&server.base, "victim", server.secret("victim"), "")
+        .await;
+    assert_eq!(reply.status, 429);
 }
 
 /// A token request from `client` within `limit`: the reply (or what went wrong) and how

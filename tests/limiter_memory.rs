@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::StatusCode;
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::throttle::Policy;
+use tollgate::auth::throttle::{BudgetPolicy, Policy};
 use tollgate::auth::{AuthConfig, AuthServer};
 use tollgate::secret::{sha256, to_hex};
 
@@ -41,8 +41,11 @@ async fn random_unknown_ids_from_many_addresses_keep_the_limiters_bounded() {
     ))
     .expect("registry");
     let mut config = AuthConfig::new("https://localhost:5003");
-    config.client_throttle = small_policy(512);
-    config.address_throttle = small_policy(512);
+    config.client_lockout = small_policy(512);
+    config.address_budget = BudgetPolicy {
+        capacity: 512,
+        ..BudgetPolicy::per_address()
+    };
     let server = AuthServer::new(registry, config);
     let body = b"grant_type=client_credentials";
 
@@ -64,7 +67,7 @@ async fn random_unknown_ids_from_many_addresses_keep_the_limiters_bounded() {
     let (ids, addresses) = server.throttled_keys();
     assert!(
         ids <= 512,
-        "{ids} client-id keys kept for 20,000 random ids"
+        "{ids} (client id, address) keys kept for 20,000 random ids"
     );
     assert!(
         addresses <= 512,

@@ -2,9 +2,10 @@
 //!
 //! Owns: the file format (human-readable JSON holding only SHA-256 hashes of secrets), its
 //! strict validation at start-up, and the update: a lock on the sibling `FILE.lock` (a lock on
-//! the file itself would be lost when the rename replaces it), a temporary file in the same
-//! directory, fsync, rename, fsync of the directory. Does not own: the registry in memory (see
-//! [`super::clients`]).
+//! the file itself would be lost when the rename replaces it), then an atomic replacement that
+//! keeps the file's permission bits (a new file is owner-only). Does not own: the registry in
+//! memory (see [`super::clients`]) or how files are created and replaced safely, never through
+//! a planted link (see [`crate::files`]).
 //!
 //! File format (`audiences` and `introspect` may be left out):
 //! ```json
@@ -13,13 +14,14 @@
 //!                  "audiences": ["https://api.example"] } ] }
 //! ```
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::clients::{is_valid_client_id, Client, ClientRegistry, MAX_CLIENT_ID_LEN};
+use crate::files::{self, FileError};
 use crate::oauth::audience::is_resource_indicator;
 use crate::oauth::scope::parse_scope_list;
 use crate::secret::{self, SecretString};
@@ -157,6 +159,8 @@ pub enum ClientsFileError {
     #[error("{0}")]
     BadArgument(String),
     #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
     Random(#[from] secret::RandomUnavailable),
 }
 
@@ -244,13 +248,8 @@ fn update(
             source,
         }
     };
-    let lock_path = sibling(path, ".lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(io_err(&lock_path, "create the lock file"))?;
+    let lock_path = files::sibling(path, ".lock");
+    let lock = files::open_lock(&lock_path)?;
     lock.lock().map_err(io_err(&lock_path, "lock"))?;
 
     let mut clients = match fs::read_to_string(path) {
@@ -258,6 +257,8 @@ fn update(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(io_err(path, "read")(e)),
     };
+    // Whoever set the file's permission bits meant them; a new file is the owner's alone.
+    let mode = files::mode_of(path).unwrap_or(files::OWNER_ONLY);
     let secret = secret::random_secret().map_err(ClientsFileError::Random)?;
     let client = Client {
         id: id.to_owned(),
@@ -272,63 +273,20 @@ fn update(
         None => clients.push(client),
     }
     let text = render_clients_file(&clients);
-
-    let tmp_path = sibling(path, &format!(".tmp.{}", std::process::id()));
-    let written = (|| {
-        let mut tmp = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&tmp_path)
-            .map_err(io_err(&tmp_path, "create"))?;
-        write(&mut tmp, text.as_bytes()).map_err(io_err(&tmp_path, "write"))?;
-        tmp.sync_all().map_err(io_err(&tmp_path, "sync"))?;
-        fs::rename(&tmp_path, path).map_err(io_err(path, "replace"))
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp_path);
-        return Err(e);
-    }
-    // The rename is durable only once the directory entry is on disk.
-    if let Ok(dir) = File::open(parent_dir(path)) {
-        let _ = dir.sync_all();
-    }
+    files::replace(path, mode, &mut |tmp| write(tmp, text.as_bytes()))?;
     drop(lock);
     Ok(secret)
-}
-
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::clients::Verdict;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tollgate-clients-{name}-{}-{}",
-            std::process::id(),
-            secret::to_hex(&secret::sha256(name.as_bytes()))[..8].to_owned()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::files::test_dir;
 
     #[test]
     fn added_clients_verify_with_their_secret_only() {
-        let dir = temp_dir("verify");
+        let dir = test_dir("clients-verify");
         let file = dir.join("clients.json");
         let secret =
             add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
@@ -345,7 +303,7 @@ mod tests {
 
     #[test]
     fn updating_a_client_replaces_its_secret_and_scopes() {
-        let dir = temp_dir("update");
+        let dir = test_dir("clients-update");
         let file = dir.join("clients.json");
         let old = add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         add_client(&file, &Registration::new("other", vec![], true)).unwrap();
@@ -366,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_failing_write_leaves_the_old_file_intact() {
-        let dir = temp_dir("enospc");
+        let dir = test_dir("clients-enospc");
         let file = dir.join("clients.json");
         add_client(&file, &Registration::new("svc", vec!["read".into()], false)).unwrap();
         let before = fs::read(&file).unwrap();
@@ -390,7 +348,7 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused_and_the_file_untouched() {
-        let dir = temp_dir("badid");
+        let dir = test_dir("clients-badid");
         let file = dir.join("clients.json");
         assert!(add_client(&file, &Registration::new("a b", vec![], false)).is_err());
         assert!(!file.exists());
@@ -398,7 +356,7 @@ mod tests {
 
     #[test]
     fn corrupt_or_duplicate_files_are_refused() {
-        let dir = temp_dir("corrupt");
+        let dir = test_dir("clients-corrupt");
         let file = dir.join("clients.json");
         let hash = "0".repeat(64);
         for (text, needle) in [

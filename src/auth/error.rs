@@ -1,8 +1,9 @@
 //! OAuth error responses (RFC 6749 §5.2, RFC 7662 §2.3, RFC 7009 §2.2.1), made in one place.
 //!
 //! Owns: the one error enum of the authorization server, whose variants are the error codes
-//! it answers with, and their status, headers and JSON body. Descriptions are fixed texts:
-//! they never echo a token or a secret.
+//! it answers with, and their status, headers, JSON body and, for refused client
+//! authentications, the access-log label naming the peer and the id tried. Descriptions are
+//! fixed texts: they never echo a token or a secret.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use super::tokens::StoreUnavailable;
+use crate::access_log::LogLabel;
 use crate::http::Body;
 use crate::oauth::error_response as json_error;
 
@@ -18,11 +20,12 @@ use crate::oauth::error_response as json_error;
 pub enum OAuthError {
     /// 400 `invalid_request`.
     InvalidRequest(Cow<'static, str>),
-    /// 401 `invalid_client`; `challenge` when the client used the Authorization header, which
-    /// RFC 6749 §5.2 answers with a `WWW-Authenticate` challenge.
+    /// 401 `invalid_client`, always with the `WWW-Authenticate: Basic` challenge: RFC 9110
+    /// §15.5.2 requires one on every 401, whichever method the client tried (RFC 6749 §5.2
+    /// names only the Basic case). `log` names the peer and the id tried.
     InvalidClient {
         description: &'static str,
-        challenge: bool,
+        log: LogLabel,
     },
     /// 400 `unsupported_grant_type`.
     UnsupportedGrantType,
@@ -32,8 +35,12 @@ pub enum OAuthError {
     InvalidTarget(&'static str),
     /// 403: authenticated, but this client may not use the endpoint.
     Forbidden(&'static str),
-    /// 429 with `Retry-After`: too many failed authentications.
-    Throttled { retry_after: Duration },
+    /// 429 with `Retry-After`: too many failed authentications. `log` names the peer and the
+    /// id tried.
+    Throttled {
+        retry_after: Duration,
+        log: LogLabel,
+    },
     /// 503 `temporarily_unavailable`: a dependency (random source, token store) failed.
     Unavailable(&'static str),
 }
@@ -55,18 +62,14 @@ impl OAuthError {
             OAuthError::InvalidRequest(description) => {
                 json_error(StatusCode::BAD_REQUEST, "invalid_request", description)
             }
-            OAuthError::InvalidClient {
-                description,
-                challenge,
-            } => {
+            OAuthError::InvalidClient { description, log } => {
                 let mut response =
                     json_error(StatusCode::UNAUTHORIZED, "invalid_client", description);
-                if *challenge {
-                    response.headers_mut().insert(
-                        WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"tollgate\""),
-                    );
-                }
+                response.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tollgate\""),
+                );
+                response.extensions_mut().insert(log.clone());
                 response
             }
             OAuthError::UnsupportedGrantType => json_error(
@@ -83,7 +86,7 @@ impl OAuthError {
             OAuthError::Forbidden(description) => {
                 json_error(StatusCode::FORBIDDEN, "unauthorized_client", description)
             }
-            OAuthError::Throttled { retry_after } => {
+            OAuthError::Throttled { retry_after, log } => {
                 // Round up: a client that waits the advertised time must not be refused again.
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 let mut response = json_error(
@@ -94,6 +97,7 @@ impl OAuthError {
                 response
                     .headers_mut()
                     .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                response.extensions_mut().insert(log.clone());
                 response
             }
             OAuthError::Unavailable(description) => json_error(

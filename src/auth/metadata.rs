@@ -1,7 +1,10 @@
-//! `GET /.well-known/oauth-authorization-server`: the server's metadata (RFC 8414).
+//! `GET /.well-known/oauth-authorization-server`: the server's metadata (RFC 8414), and
+//! `GET /oauth/jwks`: its public signing keys (RFC 7517), in the JWT token format.
 //!
-//! Owns: what this server advertises. The document is rendered once at start-up; it changes
-//! only with the configuration.
+//! Owns: what this server advertises: its issuer byte for byte and endpoints under the
+//! issuer's path (never a `//`), `jwks_uri` while signing keys are loaded. The document is
+//! rendered at start-up and again when the keys change. Where it is served is the router's
+//! (see the parent).
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
@@ -12,23 +15,34 @@ use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::http::Body;
 use crate::oauth::metadata::StringList;
-use crate::oauth::{ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
-
-/// The client authentication methods of every endpoint.
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+use crate::oauth::{Issuer, ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 
 /// Most seconds a JWK Set may be cached (RFC 7517 gives no rule; the guard re-reads it no more
 /// often, and a rotation is seen within this time).
 const JWKS_MAX_AGE: &str = "public, max-age=300";
 
-/// The metadata document of `issuer`, as JSON; with `jwks` when signing keys are loaded.
-pub(super) fn render(issuer: &str, registry: &ClientRegistry, jwks: bool) -> Bytes {
+/// The client authentication methods of every endpoint.
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// The metadata document of `issuer` (`checked`, when it is a valid issuer), as JSON. The
+/// endpoints are the issuer's origin and path, its trailing `/` dropped, then the endpoint's;
+/// `jwks_uri` is there when `jwks` (signing keys are loaded).
+pub(super) fn render(
+    issuer: &str,
+    checked: Option<&Issuer>,
+    registry: &ClientRegistry,
+    jwks: bool,
+) -> Bytes {
+    let endpoint = |path: &str| match checked {
+        Some(checked) => checked.endpoint_url(path),
+        None => format!("{}{path}", issuer.trim_end_matches('/')),
+    };
     let metadata = ServerMetadata {
         issuer: issuer.to_owned(),
-        token_endpoint: Some(format!("{issuer}{TOKEN_PATH}")),
-        introspection_endpoint: Some(format!("{issuer}{INTROSPECT_PATH}")),
-        revocation_endpoint: Some(format!("{issuer}{REVOKE_PATH}")),
-        jwks_uri: jwks.then(|| format!("{issuer}{JWKS_PATH}")),
+        token_endpoint: Some(endpoint(TOKEN_PATH)),
+        introspection_endpoint: Some(endpoint(INTROSPECT_PATH)),
+        revocation_endpoint: Some(endpoint(REVOKE_PATH)),
+        jwks_uri: jwks.then(|| endpoint(JWKS_PATH)),
         response_types_supported: StringList::default(),
         grant_types_supported: ["client_credentials"].into(),
         token_endpoint_auth_methods_supported: AUTH_METHODS.into(),

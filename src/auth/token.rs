@@ -19,7 +19,7 @@ use super::{label, AuthServer, Call, TokenFormat};
 use crate::http::{json_response, Body};
 use crate::oauth::audience::{is_resource_indicator, Audience};
 use crate::oauth::jose::{self, HeaderParams};
-use crate::oauth::scope::is_valid_scope_token;
+use crate::oauth::scope::parse_scope_parameter;
 use crate::oauth::unix_now;
 use crate::secret::{self, sha256, SecretString};
 
@@ -37,10 +37,10 @@ struct TokenResponse<'a> {
     access_token: &'a str,
     token_type: &'static str,
     expires_in: u64,
-    /// Omitted for a client registered with no scopes (RFC 6749 §3.3: a scope is one or more
-    /// tokens; `""` is none).
-    #[serde(skip_serializing_if = "str::is_empty")]
-    scope: &'a str,
+    /// Absent when nothing is granted: `"scope": ""` would break the §3.3 grammar, which has
+    /// no empty scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
 }
 
 /// The claims of an RFC 9068 access token, in the order the RFC lists them.
@@ -88,7 +88,7 @@ impl<S: TokenStore> AuthServer<S> {
                 access_token: token.expose(),
                 token_type: "Bearer",
                 expires_in: ttl,
-                scope: &grant.scope,
+                scope: Some(&*grant.scope).filter(|s| !s.is_empty()),
             },
         );
         label(&mut response, &client.id);
@@ -180,28 +180,18 @@ impl<S: TokenStore> AuthServer<S> {
 }
 
 /// The scope to grant: the requested scopes (each of which the client must have), or all of
-/// the client's scopes when none is requested. Listed in the client's registered order, so the
-/// same set always reads the same.
+/// the client's scopes when none is requested (an empty parameter is none, RFC 6749 §3.2).
+/// Listed in the client's registered order, so the same set always reads the same.
 fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, OAuthError> {
-    let Some(requested) = requested else {
+    let Some(requested) = requested.filter(|r| !r.is_empty()) else {
         return Ok(client.scopes.join(" "));
     };
-    let mut wanted: Vec<&str> = Vec::new();
-    for token in requested.split(' ').filter(|t| !t.is_empty()) {
-        if !is_valid_scope_token(token) {
-            return Err(OAuthError::InvalidScope(
-                "the scope parameter is malformed (RFC 6749 §3.3)".into(),
-            ));
-        }
-        if !client.scopes.iter().any(|s| s == token) {
-            return Err(OAuthError::InvalidScope(
-                "a requested scope is not granted to this client".into(),
-            ));
-        }
-        wanted.push(token);
-    }
-    if wanted.is_empty() {
-        return Ok(client.scopes.join(" "));
+    let wanted = parse_scope_parameter(requested)
+        .map_err(|e| OAuthError::InvalidScope(e.to_string().into()))?;
+    if wanted.iter().any(|w| !client.scopes.iter().any(|s| s == w)) {
+        return Err(OAuthError::InvalidScope(
+            "a requested scope is not granted to this client".into(),
+        ));
     }
     Ok(client
         .scopes

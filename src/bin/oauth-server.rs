@@ -30,6 +30,7 @@ use tollgate::auth::signing_keys::{self, SigningKeys};
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
+use tollgate::oauth::Issuer;
 use tollgate::{access_log, certs, http};
 
 const USAGE: &str = "usage:
@@ -44,6 +45,8 @@ defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
           --token-format opaque --signing-keys keys --default-audience (the issuer)
 SIGHUP re-reads the signing keys.
+--issuer is an https URL with no query or fragment; with a path (https://host/tenant) the
+endpoints are served under it and the metadata at /.well-known/oauth-authorization-server/tenant
 limit flags:";
 
 fn main() -> ExitCode {
@@ -141,6 +144,10 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     let default_audience = flags.resource_indicator("--default-audience")?;
     let mut limits = flags.limits()?;
     flags.finish()?;
+    // Checked before anything is bound: metadata naming URLs nobody serves is worse than none.
+    if let Some(issuer) = &issuer {
+        Issuer::parse(issuer).map_err(|e| format!("--issuer: {e}"))?;
+    }
     common::fit_open_file_limit("oauth-server", &mut limits, 1);
 
     let registry = ClientRegistry::load(&clients_file)?;

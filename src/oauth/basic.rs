@@ -54,6 +54,31 @@ pub fn basic_authorization(client_id: &str, secret: &SecretString) -> SecretStri
 
 /// Parses an `Authorization: Basic ...` value into a client id and secret.
 pub fn parse_basic(value: &[u8]) -> Result<(String, SecretString), BasicError> {
+    let (decoded, colon) = decode_basic(value)?;
+    let id = decode_form_component(&decoded[..colon]).map_err(|_| BasicError::BadEncoding)?;
+    let secret =
+        decode_form_component(&decoded[colon + 1..]).map_err(|_| BasicError::BadEncoding)?;
+    if id.is_empty() {
+        return Err(BasicError::EmptyId);
+    }
+    Ok((id, SecretString::new(secret)))
+}
+
+/// The client id a Basic value that [`parse_basic`] refused was meant to carry, for a log line:
+/// what stands before the first `:` of the decoded credentials, form-decoded where it can be
+/// and as sent where it cannot. Never anything after the colon, and nothing at all without one
+/// (the whole value might then be a secret) or when the value is not Basic or not base64.
+pub fn basic_client_id_hint(value: &[u8]) -> Option<String> {
+    let (decoded, colon) = decode_basic(value).ok()?;
+    let raw = &decoded[..colon];
+    let id =
+        decode_form_component(raw).unwrap_or_else(|_| String::from_utf8_lossy(raw).into_owned());
+    (!id.is_empty()).then_some(id)
+}
+
+/// The base64-decoded credentials of a Basic value (wiped when dropped) and where their first
+/// `:` is.
+fn decode_basic(value: &[u8]) -> Result<(zeroize::Zeroizing<Vec<u8>>, usize), BasicError> {
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &b""[..]),
@@ -74,13 +99,7 @@ pub fn parse_basic(value: &[u8]) -> Result<(String, SecretString), BasicError> {
         .iter()
         .position(|&b| b == b':')
         .ok_or(BasicError::NoColon)?;
-    let id = decode_form_component(&decoded[..colon]).map_err(|_| BasicError::BadEncoding)?;
-    let secret =
-        decode_form_component(&decoded[colon + 1..]).map_err(|_| BasicError::BadEncoding)?;
-    if id.is_empty() {
-        return Err(BasicError::EmptyId);
-    }
-    Ok((id, SecretString::new(secret)))
+    Ok((decoded, colon))
 }
 
 #[cfg(test)]
@@ -143,5 +162,21 @@ mod tests {
             BasicError::BadEncoding
         );
         assert_eq!(parse_basic(&basic(":b")).unwrap_err(), BasicError::EmptyId);
+    }
+
+    #[test]
+    fn the_id_hint_of_a_refused_value_never_reaches_past_the_colon() {
+        assert_eq!(
+            basic_client_id_hint(&basic("svc%zz:s3cret")).as_deref(),
+            Some("svc%zz")
+        );
+        assert_eq!(
+            basic_client_id_hint(&basic("a%20b:%ff")).as_deref(),
+            Some("a b")
+        );
+        assert_eq!(basic_client_id_hint(&basic("nocolons3cret")), None);
+        assert_eq!(basic_client_id_hint(&basic(":s3cret")), None);
+        assert_eq!(basic_client_id_hint(b"Bearer abc"), None);
+        assert_eq!(basic_client_id_hint(b"Basic !!!"), None);
     }
 }
