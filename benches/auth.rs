@@ -145,6 +145,7 @@ fn fill_store(rt: &tokio::runtime::Runtime, server: &AuthServer, count: usize) {
     let grant = Arc::new(Grant {
         client_id: "svc".into(),
         scope: "read".into(),
+        audience: Box::new([]),
     });
     let exp = tollgate::oauth::unix_now() + 3600;
     rt.block_on(async {

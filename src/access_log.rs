@@ -271,7 +271,7 @@ fn push_timestamp(line: &mut String, now: SystemTime) {
 }
 
 /// Days since 1970-01-01 to a (year, month, day) date; Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

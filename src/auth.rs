@@ -6,6 +6,7 @@
 //! | `POST PATH/oauth/introspect`                       | `introspect.rs` | RFC 7662                  |
 //! | `POST PATH/oauth/revoke`                           | `revoke.rs`     | RFC 7009                  |
 //! | `GET /.well-known/oauth-authorization-server PATH` | `metadata.rs`   | RFC 8414 §3.1             |
+//! | `GET PATH/oauth/jwks`                              | `metadata.rs`   | RFC 7517 (JWT format)     |
 //! | `GET /healthz`                                     | here            | liveness                  |
 //!
 //! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
@@ -15,9 +16,10 @@
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
-//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store),
-//! [`throttle`] (lockouts and failure budgets), [`error`] (the error enum and its
-//! responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
+//! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
+//! this server signed), [`throttle`] (lockouts and failure budgets), `error` (the error enum
+//! and its responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod authenticate;
@@ -27,7 +29,9 @@ mod credentials;
 mod error;
 mod introspect;
 mod metadata;
+mod own_jwt;
 mod revoke;
+pub mod signing_keys;
 pub mod throttle;
 mod token;
 pub mod tokens;
@@ -47,9 +51,10 @@ use crate::access_log::LogLabel;
 use crate::form::Form;
 use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody};
 use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH};
-use crate::oauth::{REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
+use signing_keys::SigningKeys;
 use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
 
@@ -70,6 +75,22 @@ pub struct AuthConfig {
     pub client_lockout: Policy,
     /// Failure budgets per source address.
     pub address_budget: BudgetPolicy,
+    pub token_format: TokenFormat,
+    /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
+    /// the issuer.
+    pub default_audience: Option<String>,
+}
+
+/// What an access token is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenFormat {
+    /// A 256-bit random value; the server remembers it (the store) and resource servers ask
+    /// about it (introspection).
+    #[default]
+    Opaque,
+    /// An RFC 9068 JWT signed with the current signing key: resource servers validate it
+    /// themselves; the server keeps no state for it but the denylist of revoked ones.
+    Jwt,
 }
 
 impl AuthConfig {
@@ -81,7 +102,14 @@ impl AuthConfig {
             sweep_interval: Duration::from_secs(5),
             client_lockout: Policy::per_client(),
             address_budget: BudgetPolicy::per_address(),
+            token_format: TokenFormat::Opaque,
+            default_audience: None,
         }
+    }
+
+    /// The audience of JWTs that name no other.
+    pub fn default_audience(&self) -> &str {
+        self.default_audience.as_deref().unwrap_or(&self.issuer)
     }
 }
 
@@ -96,8 +124,11 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     budgets: Budgets,
     /// The paths served, under the issuer's path.
     routes: Routes,
-    /// The metadata document, rendered once: it never changes while the server runs.
-    metadata: Bytes,
+    /// The metadata document, rendered again only when the signing keys change (its
+    /// `jwks_uri` is there only while keys are loaded).
+    metadata: RwLock<Bytes>,
+    /// The signing keys, swapped whole when the keys directory is re-read.
+    signing: RwLock<Arc<SigningKeys>>,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
     grants: RwLock<HashMap<token::GrantKey, Arc<Grant>>>,
     /// Client ids as shared strings, made once.
@@ -147,7 +178,7 @@ impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
-        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry);
+        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false);
         let client_ids = registry
             .all_ids()
             .map(|id| (id.to_owned(), Arc::from(id)))
@@ -159,11 +190,45 @@ impl<S: TokenStore> AuthServer<S> {
             registry,
             store,
             routes,
-            metadata,
+            metadata: RwLock::new(metadata),
+            signing: RwLock::new(Arc::new(SigningKeys::none())),
             grants: RwLock::new(HashMap::new()),
             client_ids,
             tokens_issued: AtomicU64::new(0),
         }
+    }
+
+    /// The server with `keys` loaded: it publishes them and, in the JWT format, signs with the
+    /// one created last.
+    pub fn with_signing_keys(self, keys: SigningKeys) -> Self {
+        self.replace_signing_keys(keys);
+        self
+    }
+
+    /// Swaps in a newly read keys directory (on SIGHUP): tokens are signed with its current
+    /// key from now on, and the JWK Set and metadata publish exactly its keys.
+    pub fn replace_signing_keys(&self, keys: SigningKeys) {
+        let issuer = Issuer::parse(&self.config.issuer).ok();
+        let rendered = metadata::render(
+            &self.config.issuer,
+            issuer.as_ref(),
+            &self.registry,
+            !keys.is_empty(),
+        );
+        if let Ok(mut signing) = self.signing.write() {
+            *signing = Arc::new(keys);
+        }
+        if let Ok(mut metadata) = self.metadata.write() {
+            *metadata = rendered;
+        }
+    }
+
+    /// The signing keys in use now.
+    pub fn signing_keys(&self) -> Arc<SigningKeys> {
+        self.signing
+            .read()
+            .map(|keys| keys.clone())
+            .unwrap_or_else(|_| Arc::new(SigningKeys::none()))
     }
 
     pub fn store(&self) -> &Arc<S> {
@@ -197,15 +262,16 @@ impl<S: TokenStore> AuthServer<S> {
             {
                 return oauth::method_not_allowed("POST")
             }
-            Some(Route::Metadata | Route::Health) if !is_get => {
+            Some(Route::Metadata | Route::Jwks | Route::Health) if !is_get => {
                 return oauth::method_not_allowed("GET, HEAD")
             }
             Some(Route::Metadata) => return self.metadata_response(),
+            Some(Route::Jwks) => return self.jwks_response(),
             Some(Route::Health) => {
                 return h::json_response(StatusCode::OK, &Health { status: "ok" })
             }
             None => return oauth::not_found(),
-            Some(endpoint) => match Call::parse(parts, body, peer) {
+            Some(endpoint) => match Call::parse(parts, body, peer, endpoint) {
                 Err(e) => Err(e),
                 Ok(call) if endpoint == Route::Token => self.token(&call).await,
                 Ok(call) if endpoint == Route::Introspect => self.introspect(&call).await,
@@ -241,6 +307,7 @@ enum Route {
     Token,
     Introspect,
     Revoke,
+    Jwks,
     Metadata,
     Health,
 }
@@ -251,6 +318,7 @@ struct Routes {
     token: String,
     introspect: String,
     revoke: String,
+    jwks: String,
     metadata: String,
 }
 
@@ -261,6 +329,7 @@ impl Routes {
             token: under(TOKEN_PATH),
             introspect: under(INTROSPECT_PATH),
             revoke: under(REVOKE_PATH),
+            jwks: under(JWKS_PATH),
             metadata: issuer.map_or_else(|| METADATA_PATH.to_owned(), Issuer::metadata_path),
         }
     }
@@ -271,6 +340,7 @@ impl Routes {
             p if p == self.token => Route::Token,
             p if p == self.introspect => Route::Introspect,
             p if p == self.revoke => Route::Revoke,
+            p if p == self.jwks => Route::Jwks,
             p if p == self.metadata => Route::Metadata,
             _ => return None,
         })
@@ -285,14 +355,26 @@ struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// Parses the body as a form, after checking its media type.
-    fn parse(parts: &'a Parts, body: &[u8], peer: IpAddr) -> Result<Self, OAuthError> {
+    /// Parses the body as a form, after checking its media type. Only the token endpoint's
+    /// `resource` may repeat (RFC 8707 §2); every other parameter appears at most once.
+    fn parse(
+        parts: &'a Parts,
+        body: &[u8],
+        peer: IpAddr,
+        endpoint: Route,
+    ) -> Result<Self, OAuthError> {
         if !h::is_form_urlencoded(&parts.headers) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let form = Form::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))?;
+        let repeatable: &[&str] = if endpoint == Route::Token {
+            &["resource"]
+        } else {
+            &[]
+        };
+        let form = Form::parse_repeatable(body, repeatable)
+            .map_err(|e| OAuthError::invalid_request(e.to_string()))?;
         Ok(Call { parts, form, peer })
     }
 

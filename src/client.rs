@@ -89,6 +89,8 @@ pub struct TokenClientConfig {
     pub client_secret: SecretString,
     /// The scope to ask for; `None` asks for none, which gets all the client's scopes.
     pub scope: Option<String>,
+    /// The resource to ask a token for (RFC 8707 `resource`); `None`: the client's default.
+    pub audience: Option<String>,
 }
 
 /// A client that manages its own access token. Cheap to clone: clones share the token.
@@ -102,6 +104,7 @@ struct Inner {
     /// `Authorization` value for the token endpoint, made once.
     basic: SecretString,
     scope: Option<String>,
+    audience: Option<String>,
     discovered: Arc<Discovered>,
     outbound: Outbound,
     current: RwLock<Option<Arc<Token>>>,
@@ -150,6 +153,7 @@ impl TokenClient {
                 client_id: config.client_id,
                 basic,
                 scope: config.scope,
+                audience: config.audience,
                 discovered,
                 outbound,
                 current: RwLock::new(None),

@@ -30,6 +30,8 @@ pub struct Metadata {
     pub issuer: String,
     pub token_endpoint: Uri,
     pub introspection_endpoint: Option<Uri>,
+    /// Where the server publishes its signing keys (RFC 8414 §2), if it signs tokens.
+    pub jwks_uri: Option<Uri>,
 }
 
 /// Why discovery did not give endpoints.
@@ -114,10 +116,15 @@ pub async fn fetch(outbound: &Outbound, issuer: &str) -> Result<Metadata, Discov
         .introspection_endpoint
         .map(|value| https("introspection_endpoint", value))
         .transpose()?;
+    let jwks_uri = raw
+        .jwks_uri
+        .map(|value| https("jwks_uri", value))
+        .transpose()?;
     Ok(Metadata {
         issuer: raw.issuer,
         token_endpoint,
         introspection_endpoint,
+        jwks_uri,
     })
 }
 

@@ -50,8 +50,14 @@ pub enum FormError {
 const MAX_ECHOED_NAME: usize = 40;
 
 impl Form {
-    /// Parses a form body (also usable for a URL query string).
+    /// Parses a form body (also usable for a URL query string); no name may repeat.
     pub fn parse(input: &[u8]) -> Result<Form, FormError> {
+        Form::parse_repeatable(input, &[])
+    }
+
+    /// Parses a form body in which the names in `repeatable` may appear more than once (RFC
+    /// 8707's `resource`, say); every other name at most once.
+    pub fn parse_repeatable(input: &[u8], repeatable: &[&str]) -> Result<Form, FormError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for part in input.split(|&b| b == b'&') {
             if part.is_empty() {
@@ -65,7 +71,7 @@ impl Form {
             let value = decode_form_component(value)?;
             pairs.push((name, value));
         }
-        if let Some(name) = first_repeated_name(&pairs) {
+        if let Some(name) = first_repeated_name(&pairs, repeatable) {
             let shown: String = name.chars().take(MAX_ECHOED_NAME).collect();
             return Err(FormError::Repeated(shown));
         }
@@ -82,25 +88,37 @@ impl Form {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every non-empty value of `name`, in body order (for a name parsed as repeatable).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether `name` appears at all, even with an empty value.
     pub fn contains(&self, name: &str) -> bool {
         self.pairs.iter().any(|(n, _)| n == name)
     }
 }
 
-/// A name that appears more than once. OAuth requests carry a handful of parameters, which a
-/// linear scan checks fastest; a body of thousands of names is sorted instead, so a hostile
-/// body costs O(n log n), not O(n²).
-fn first_repeated_name(pairs: &[(String, String)]) -> Option<&str> {
+/// A name that appears more than once, other than the `repeatable` ones. OAuth requests carry
+/// a handful of parameters, which a linear scan checks fastest; a body of thousands of names is
+/// sorted instead, so a hostile body costs O(n log n), not O(n²).
+fn first_repeated_name<'a>(pairs: &'a [(String, String)], repeatable: &[&str]) -> Option<&'a str> {
+    let once = |name: &&String| !repeatable.contains(&name.as_str());
     if pairs.len() <= 16 {
         return pairs.iter().enumerate().find_map(|(i, (name, _))| {
-            pairs[..i]
-                .iter()
-                .any(|(earlier, _)| earlier == name)
+            (once(&name) && pairs[..i].iter().any(|(earlier, _)| earlier == name))
                 .then_some(name.as_str())
         });
     }
-    let mut names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+    let mut names: Vec<&str> = pairs
+        .iter()
+        .map(|(name, _)| name)
+        .filter(once)
+        .map(String::as_str)
+        .collect();
     names.sort_unstable();
     names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
@@ -190,6 +208,20 @@ mod tests {
             Form::parse(b"scope=&scope=").unwrap_err(),
             FormError::Repeated("scope".into())
         );
+    }
+
+    #[test]
+    fn names_parsed_as_repeatable_may_repeat_and_no_others() {
+        let form =
+            Form::parse_repeatable(b"resource=a&resource=&resource=b&x=1", &["resource"]).unwrap();
+        assert_eq!(form.get_all("resource").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            Form::parse_repeatable(b"resource=a&x=1&x=2", &["resource"]).unwrap_err(),
+            FormError::Repeated("x".into())
+        );
+        let many: Vec<String> = (0..40).map(|i| format!("resource=r{i}")).collect();
+        let form = Form::parse_repeatable(many.join("&").as_bytes(), &["resource"]).unwrap();
+        assert_eq!(form.get_all("resource").count(), 40);
     }
 
     #[test]

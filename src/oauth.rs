@@ -9,7 +9,8 @@
 //!   (404, 405, the transport's refusals, unreadable bodies): [`error_response`] and friends;
 //! - HTTP Basic client credentials, both directions (RFC 6749 §2.3.1: id and secret are
 //!   form-urlencoded before base64): [`basic`];
-//! - the scope grammar (RFC 6749 §3.3): [`scope`];
+//! - the scope grammar (RFC 6749 §3.3): [`scope`]; resource indicators and the wire form of
+//!   an audience list (RFC 8707, RFC 9068): [`audience`];
 //! - the authorization server metadata document (RFC 8414) and its URL: [`metadata`];
 //! - the form POST a client sends to the token and introspection endpoints: [`request`];
 //! - signed tokens: compact JWS, JWK and JWK Sets, thumbprints, the registered JWT claims, on
@@ -19,6 +20,7 @@
 //!
 //! Does not own: any endpoint's behaviour, sockets or TLS (see [`crate::http`]).
 
+pub mod audience;
 pub mod basic;
 mod errors;
 pub mod jose;
@@ -42,6 +44,8 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 pub const INTROSPECT_PATH: &str = "/oauth/introspect";
 /// The revocation endpoint (RFC 7009).
 pub const REVOKE_PATH: &str = "/oauth/revoke";
+/// The authorization server's JWK Set (RFC 7517 §5), in the JWT token format.
+pub const JWKS_PATH: &str = "/oauth/jwks";
 /// Where an issuer's metadata lives (RFC 8414 §3), before any path of the issuer.
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Liveness, on every tollgate service.

@@ -48,6 +48,8 @@
 mod bearer;
 mod cache;
 mod introspection;
+mod jwks;
+mod jwt;
 mod slots;
 
 use std::collections::HashMap;
@@ -67,6 +69,8 @@ use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
 use cache::{Cache, CacheEntry};
+use jwks::JwksCache;
+use jwt::JwtValidator;
 use slots::{AddressKey, Slot, Slots};
 
 pub use bearer::parse_bearer;
@@ -105,12 +109,35 @@ pub struct GuardConfig {
     pub cache_ttl: Duration,
     pub negative_ttl: Duration,
     pub max_cache_entries: usize,
+    /// How tokens are validated.
+    pub validation: Validation,
+    /// The audience (RFC 8707) this resource server is: a token must name it. With `None`
+    /// tokens are not checked for an audience (introspection only: `jwt` validation refuses
+    /// every token without one).
+    pub audience: Option<String>,
+    /// Clock skew allowed for `exp`, `nbf` and `iat` in `jwt` validation.
+    pub clock_leeway: Duration,
     /// Most introspections under way in all ([`MAX_INTROSPECTIONS`]); keep it below the
     /// authorization server's HTTP/2 stream limit.
     pub max_introspections: usize,
     /// Most introspections under way per caller address ([`MAX_INTROSPECTIONS_PER_ADDRESS`]).
     pub max_introspections_per_address: usize,
 }
+
+/// How the guard validates a token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Validation {
+    /// Ask the authorization server (RFC 7662): sees revocation within the cache TTL.
+    #[default]
+    Introspect,
+    /// Check the JWT's signature and claims locally (RFC 9068) with the keys of the
+    /// discovered `jwks_uri`: keeps working while the authorization server is down, but sees
+    /// revocation only when the token expires.
+    Jwt,
+}
+
+/// Clock skew allowed by default (`--clock-leeway`).
+pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(30);
 
 impl GuardConfig {
     pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
@@ -121,6 +148,9 @@ impl GuardConfig {
             cache_ttl: MAX_CACHE_TTL,
             negative_ttl: NEGATIVE_TTL,
             max_cache_entries: MAX_CACHE_ENTRIES,
+            validation: Validation::Introspect,
+            audience: None,
+            clock_leeway: DEFAULT_CLOCK_LEEWAY,
             max_introspections: MAX_INTROSPECTIONS,
             max_introspections_per_address: MAX_INTROSPECTIONS_PER_ADDRESS,
         }
@@ -134,6 +164,8 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// When the token expires, seconds since the Unix epoch, if the server said.
     pub exp: Option<u64>,
+    /// The resources the token is for (RFC 8707); empty: no audience restriction.
+    pub audiences: Vec<String>,
 }
 
 impl Caller {
@@ -166,6 +198,13 @@ struct Inner {
     in_flight: Mutex<HashMap<[u8; 32], Arc<VerdictSender>>>,
     /// Introspection requests sent, for operators and tests.
     introspections: AtomicU64,
+    /// Requests answered from the cache (introspection answers or verified JWTs).
+    cache_hits: AtomicU64,
+    /// Local validation, in `jwt` mode; its JWK Set is fetched in either mode only when used.
+    jwt: Option<JwtValidator>,
+    /// The authorization server's keys (used by `jwt`), kept here so both modes can report
+    /// their fetches.
+    jwks: Arc<JwksCache>,
     /// Places for introspections under way, in all and per caller address.
     slots: Arc<Slots>,
 }
@@ -240,6 +279,21 @@ impl TokenGuard {
         config.cache_ttl = config.cache_ttl.min(MAX_CACHE_TTL);
         config.negative_ttl = config.negative_ttl.min(config.cache_ttl);
         let basic = basic_authorization(&config.client_id, &config.client_secret);
+        let jwks = Arc::new(JwksCache::new(discovered.clone(), outbound.clone()));
+        if config.validation == Validation::Jwt {
+            jwks.prefetch();
+        }
+        let jwt = match (config.validation, &config.audience) {
+            (Validation::Jwt, audience) => Some(JwtValidator {
+                keys: jwks.clone(),
+                issuer: discovered.issuer().to_owned(),
+                // No audience configured: nothing can match, so every token is refused
+                // (fail closed; the binary refuses to start that way).
+                audience: audience.clone().unwrap_or_default(),
+                leeway: config.clock_leeway,
+            }),
+            (Validation::Introspect, _) => None,
+        };
         TokenGuard {
             inner: Arc::new(Inner {
                 basic,
@@ -248,13 +302,27 @@ impl TokenGuard {
                 cache: Mutex::new(Cache::default()),
                 in_flight: Mutex::new(HashMap::new()),
                 introspections: AtomicU64::new(0),
+                cache_hits: AtomicU64::new(0),
                 slots: Arc::new(Slots::new(
                     config.max_introspections,
                     config.max_introspections_per_address,
                 )),
+                jwt,
+                jwks,
                 config,
             }),
         }
+    }
+
+    /// Requests whose token was judged from the cache, without asking anyone or checking a
+    /// signature.
+    pub fn cache_hits(&self) -> u64 {
+        self.inner.cache_hits.load(Ordering::Relaxed)
+    }
+
+    /// JWK Set requests sent since the guard was made (`jwt` validation).
+    pub fn jwks_fetches(&self) -> u64 {
+        self.inner.jwks.fetches()
     }
 
     /// The authorization server's metadata holder this guard waits on.
@@ -296,11 +364,21 @@ impl TokenGuard {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Refusal::InvalidToken);
         }
-        let caller = match self.verdict(token, peer).await {
+        let verdict = match &self.inner.jwt {
+            Some(jwt) => self.local_verdict(jwt, token).await,
+            None => self.verdict(token, peer).await,
+        };
+        let caller = match verdict {
             Verdict::Active(caller) => caller,
             Verdict::Inactive => return Err(Refusal::InvalidToken),
             Verdict::Unavailable => return Err(Refusal::Unavailable),
         };
+        // RFC 8707: a token for other resources, or for none in particular, is not for us.
+        if let Some(audience) = &self.inner.config.audience {
+            if !caller.audiences.iter().any(|a| a == audience) {
+                return Err(Refusal::InvalidToken);
+            }
+        }
         // An entry may outlive the token by less than a second of rounding; never the token.
         if caller.exp.is_some_and(|exp| exp <= unix_now()) {
             return Err(Refusal::InvalidToken);
@@ -313,6 +391,22 @@ impl TokenGuard {
             return Err(Refusal::InsufficientScope(required_scope.to_owned()));
         }
         Ok(Caller::clone(&caller))
+    }
+
+    /// The verdict of local validation, cached by token hash: a repeated token costs a hash
+    /// and a lookup, not a signature check. An unknown `kid` is never remembered (the next
+    /// JWK Set may know it).
+    async fn local_verdict(&self, jwt: &JwtValidator, token: &str) -> Verdict {
+        let key = sha256(token.as_bytes());
+        if let Some(verdict) = self.cached(&key) {
+            return verdict;
+        }
+        let result = jwt.validate(token, MAX_TOKEN_LEN).await;
+        let verdict = Verdict::from(result.clone());
+        if result.err() != Some(jwt::Refused::UnknownKid) {
+            self.remember_for(key, &verdict, None);
+        }
+        verdict
     }
 
     /// The cached verdict on `token`, or the answer of one introspection shared by every
@@ -362,17 +456,24 @@ impl TokenGuard {
 
     fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
         let mut cache = self.inner.cache.lock().ok()?;
-        cache.get(key, Instant::now())
+        let verdict = cache.get(key, Instant::now())?;
+        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(verdict)
     }
 
+    /// Remembers an introspection answer, at most the cache TTL.
     fn remember(&self, key: [u8; 32], verdict: &Verdict) {
+        self.remember_for(key, verdict, Some(self.inner.config.cache_ttl));
+    }
+
+    /// Remembers a verdict until the token expires, and no longer than `cap` when given.
+    fn remember_for(&self, key: [u8; 32], verdict: &Verdict, cap: Option<Duration>) {
         let config = &self.inner.config;
+        let cap = cap.unwrap_or(Duration::MAX);
         let lifetime = match verdict {
             Verdict::Active(caller) => match caller.exp {
-                Some(exp) => {
-                    Duration::from_secs(exp.saturating_sub(unix_now())).min(config.cache_ttl)
-                }
-                None => config.cache_ttl,
+                Some(exp) => Duration::from_secs(exp.saturating_sub(unix_now())).min(cap),
+                None => cap.min(config.cache_ttl),
             },
             Verdict::Inactive => config.negative_ttl,
             Verdict::Unavailable => return,

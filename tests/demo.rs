@@ -15,6 +15,8 @@ fn run_once(dir: &Path) -> String {
         .arg(dir.join("certs"))
         .arg("--clients")
         .arg(dir.join("clients.json"))
+        .arg("--keys")
+        .arg(dir.join("keys"))
         .args([
             "--auth-port",
             "0",
@@ -79,7 +81,19 @@ fn the_demo_sets_up_a_clean_directory_and_calls_through_the_chain() {
         "client1's answer names the caller: {printed}"
     );
     assert!(printed.contains("(tokens issued: 1)"), "{printed}");
-    assert!(printed.contains("(introspections: 1)"), "{printed}");
+    // The recommended configuration: a JWT checked locally by client1, no introspection.
+    assert!(
+        printed.contains("got a JWT access token for https://localhost:"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("(key set fetches: 1, introspections: 0)"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("Generated an ES256 signing key"),
+        "{printed}"
+    );
     assert!(dir.join("certs/ca.pem").exists());
     assert!(
         printed.contains("Generated development certificates"),
@@ -98,6 +112,7 @@ fn the_demo_sets_up_a_clean_directory_and_calls_through_the_chain() {
     let printed = run_once(&dir);
     assert!(printed.contains("client2 answered 200"), "{printed}");
     assert!(printed.contains("Using the certificates"), "{printed}");
+    assert!(printed.contains("Using the signing keys"), "{printed}");
     assert_ne!(secret_of(&printed, "demo"), first);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -248,7 +248,11 @@ async fn brute_force_on_one_id_is_throttled_escalatingly_and_never_refuses_the_v
     let guess = attacker
         .token_basic(&server.base, "victim", "not-the-secret", "")
         .await;
-    assert!(matches!(guess.status.as_u16(), 401 | 429), "{}", guess.status);
+    assert!(
+        matches!(guess.status.as_u16(), 401 | 429),
+        "{}",
+        guess.status
+    );
     let reply = attacker
         .token_basic(&server.base, "victim", server.secret("victim"), "")
         .await;

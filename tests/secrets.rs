@@ -86,6 +86,7 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
                 client_id: "c2".into(),
                 client_secret: clients.secret_string("c2"),
                 scope: None,
+                audience: None,
             }
         ),
         format!("{managed:?}"),

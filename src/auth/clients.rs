@@ -25,6 +25,9 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// May call the introspection endpoint (a resource server).
     pub introspect: bool,
+    /// The resources (RFC 8707) this client may ask tokens for, in file order; empty: its
+    /// tokens carry no audience restriction (opaque) or the server's default audience (JWT).
+    pub audiences: Vec<Box<str>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -151,6 +154,7 @@ mod tests {
             secret_hash: secret::sha256(secret.as_bytes()),
             scopes: vec!["read".into()],
             introspect: false,
+            audiences: Vec::new(),
         }])
         .unwrap();
         assert!(matches!(

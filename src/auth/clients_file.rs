@@ -7,10 +7,11 @@
 //! memory (see [`super::clients`]) or how files are created and replaced safely, never through
 //! a planted link (see [`crate::files`]).
 //!
-//! File format:
+//! File format (`audiences` and `introspect` may be left out):
 //! ```json
 //! { "clients": [ { "client_id": "svc", "secret_sha256": "<64 hex digits>",
-//!                  "scope": "read write", "introspect": false } ] }
+//!                  "scope": "read write", "introspect": false,
+//!                  "audiences": ["https://api.example"] } ] }
 //! ```
 
 use std::fs::{self, File};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::{is_valid_client_id, Client, ClientRegistry, MAX_CLIENT_ID_LEN};
 use crate::files::{self, FileError};
+use crate::oauth::audience::is_resource_indicator;
 use crate::oauth::scope::parse_scope_list;
 use crate::secret::{self, SecretString};
 
@@ -57,6 +59,8 @@ struct ClientEntry {
     scope: String,
     #[serde(default)]
     introspect: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    audiences: Vec<String>,
 }
 
 fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
@@ -87,14 +91,36 @@ fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
             let scopes = parse_scope_list(&entry.scope).map_err(|e| {
                 ClientsFileError::Invalid(format!("client {:?}: {e}", entry.client_id))
             })?;
+            let audiences = parse_audiences(entry.audiences).map_err(|e| {
+                ClientsFileError::Invalid(format!("client {:?}: {e}", entry.client_id))
+            })?;
             Ok(Client {
                 id: entry.client_id,
                 secret_hash,
                 scopes,
                 introspect: entry.introspect,
+                audiences,
             })
         })
         .collect()
+}
+
+/// Checks that each audience is a resource indicator (RFC 8707 §2) and drops repeats.
+pub fn parse_audiences(
+    audiences: impl IntoIterator<Item = String>,
+) -> Result<Vec<Box<str>>, String> {
+    let mut kept: Vec<Box<str>> = Vec::new();
+    for audience in audiences {
+        if !is_resource_indicator(&audience) {
+            return Err(format!(
+                "audience {audience:?} is not an absolute URI without a fragment (RFC 8707 §2)"
+            ));
+        }
+        if !kept.iter().any(|a| **a == *audience) {
+            kept.push(audience.into_boxed_str());
+        }
+    }
+    Ok(kept)
 }
 
 fn render_clients_file(clients: &[Client]) -> String {
@@ -106,6 +132,7 @@ fn render_clients_file(clients: &[Client]) -> String {
                 secret_sha256: secret::to_hex(&c.secret_hash),
                 scope: c.scopes.join(" "),
                 introspect: c.introspect,
+                audiences: c.audiences.iter().map(|a| a.to_string()).collect(),
             })
             .collect(),
     };
@@ -156,15 +183,25 @@ pub struct Registration {
     pub scopes: Vec<String>,
     /// May call the introspection endpoint (a resource server).
     pub introspect: bool,
+    /// The resources it may ask tokens for (RFC 8707): absolute URIs without fragments.
+    pub audiences: Vec<String>,
 }
 
 impl Registration {
+    /// A client with no audience restriction.
     pub fn new(id: impl Into<String>, scopes: Vec<String>, introspect: bool) -> Self {
         Registration {
             id: id.into(),
             scopes,
             introspect,
+            audiences: Vec::new(),
         }
+    }
+
+    /// The same client, allowed to ask for `audiences`.
+    pub fn with_audiences(mut self, audiences: Vec<String>) -> Self {
+        self.audiences = audiences;
+        self
     }
 }
 
@@ -228,6 +265,8 @@ fn update(
         secret_hash: secret::sha256(secret.expose().as_bytes()),
         scopes: registration.scopes.clone(),
         introspect: registration.introspect,
+        audiences: parse_audiences(registration.audiences.iter().cloned())
+            .map_err(ClientsFileError::BadArgument)?,
     };
     match clients.iter_mut().find(|c| c.id == id) {
         Some(existing) => *existing = client,

@@ -31,6 +31,8 @@ pub enum OAuthError {
     UnsupportedGrantType,
     /// 400 `invalid_scope`.
     InvalidScope(Cow<'static, str>),
+    /// 400 `invalid_target` (RFC 8707 §2): a `resource` the client may not ask for.
+    InvalidTarget(&'static str),
     /// 403: authenticated, but this client may not use the endpoint.
     Forbidden(&'static str),
     /// 429 with `Retry-After`: too many failed authentications. `log` names the peer and the
@@ -77,6 +79,9 @@ impl OAuthError {
             ),
             OAuthError::InvalidScope(description) => {
                 json_error(StatusCode::BAD_REQUEST, "invalid_scope", description)
+            }
+            OAuthError::InvalidTarget(description) => {
+                json_error(StatusCode::BAD_REQUEST, "invalid_target", description)
             }
             OAuthError::Forbidden(description) => {
                 json_error(StatusCode::FORBIDDEN, "unauthorized_client", description)

@@ -1,8 +1,10 @@
-//! `POST /oauth/introspect`: token introspection (RFC 7662).
+//! `POST /oauth/introspect`: token introspection (RFC 7662), for opaque tokens and for the
+//! JWTs this server signed.
 //!
 //! Owns: who may introspect (clients registered with `introspect`), and the §2.2 answer:
 //! `{"active": false}` alone for any token that is unknown, expired or revoked, so the answer
-//! tells nothing more; the active answer with scope, client, type, times and issuer.
+//! tells nothing more; the active answer with scope, client, type, times, issuer and audience
+//! (`aud`, a string or an array, whenever the token has one), plus `sub` and `jti` for a JWT.
 
 use http::{Response, StatusCode};
 use serde::Serialize;
@@ -11,20 +13,26 @@ use super::error::OAuthError;
 use super::tokens::TokenStore;
 use super::{label, AuthServer, Call};
 use crate::http::{json_response, Body};
+use crate::oauth::audience::Audience;
 use crate::oauth::unix_now;
 use crate::secret::sha256;
 
 #[derive(Serialize)]
 struct ActiveToken<'a> {
     active: bool,
-    /// Absent when nothing was granted, as in the token response.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: Option<&'a str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
     client_id: &'a str,
     token_type: &'static str,
     exp: u64,
     iat: u64,
     iss: &'a str,
+    #[serde(skip_serializing_if = "Audience::is_empty")]
+    aud: Audience<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -41,25 +49,49 @@ impl<S: TokenStore> AuthServer<S> {
             ));
         }
         let token = call.token_parameter()?;
-        let record = self
-            .store
-            .get(&sha256(token.as_bytes()), unix_now())
-            .await
-            .map_err(OAuthError::from)?;
-        let mut response = match record {
-            Some(record) => json_response(
-                StatusCode::OK,
-                &ActiveToken {
-                    active: true,
-                    scope: Some(&*record.grant.scope).filter(|s| !s.is_empty()),
-                    client_id: &record.grant.client_id,
-                    token_type: "Bearer",
-                    exp: record.exp,
-                    iat: record.iat,
-                    iss: &self.config.issuer,
-                },
-            ),
-            None => json_response(StatusCode::OK, &InactiveToken { active: false }),
+        let hash = sha256(token.as_bytes());
+        let now = unix_now();
+        let inactive = || json_response(StatusCode::OK, &InactiveToken { active: false });
+        let mut response = if let Some(jwt) = self.own_jwt(token) {
+            let denied = self.store.is_denied(&hash, now).await?;
+            if jwt.exp <= now || denied {
+                inactive()
+            } else {
+                json_response(
+                    StatusCode::OK,
+                    &ActiveToken {
+                        active: true,
+                        scope: &jwt.scope,
+                        client_id: &jwt.client_id,
+                        token_type: "Bearer",
+                        exp: jwt.exp,
+                        iat: jwt.iat,
+                        iss: &self.config.issuer,
+                        aud: Audience(&jwt.aud),
+                        sub: Some(&jwt.sub),
+                        jti: Some(&jwt.jti),
+                    },
+                )
+            }
+        } else {
+            match self.store.get(&hash, now).await? {
+                Some(record) => json_response(
+                    StatusCode::OK,
+                    &ActiveToken {
+                        active: true,
+                        scope: &record.grant.scope,
+                        client_id: &record.grant.client_id,
+                        token_type: "Bearer",
+                        exp: record.exp,
+                        iat: record.iat,
+                        iss: &self.config.issuer,
+                        aud: Audience(&record.grant.audience),
+                        sub: None,
+                        jti: None,
+                    },
+                ),
+                None => inactive(),
+            }
         };
         label(&mut response, &caller.id);
         Ok(response)

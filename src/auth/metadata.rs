@@ -1,11 +1,13 @@
-//! `GET /.well-known/oauth-authorization-server`: the server's metadata (RFC 8414).
+//! `GET /.well-known/oauth-authorization-server`: the server's metadata (RFC 8414), and
+//! `GET /oauth/jwks`: its public signing keys (RFC 7517), in the JWT token format.
 //!
 //! Owns: what this server advertises: its issuer byte for byte and endpoints under the
-//! issuer's path (never a `//`). The document is rendered once at start-up; it changes only
-//! with the configuration. Where it is served is the router's (see the parent).
+//! issuer's path (never a `//`), `jwks_uri` while signing keys are loaded. The document is
+//! rendered at start-up and again when the keys change. Where it is served is the router's
+//! (see the parent).
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::Response;
 
 use super::clients::ClientRegistry;
@@ -13,14 +15,24 @@ use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::http::Body;
 use crate::oauth::metadata::StringList;
-use crate::oauth::{Issuer, ServerMetadata, INTROSPECT_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{Issuer, ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+
+/// Most seconds a JWK Set may be cached (RFC 7517 gives no rule; the guard re-reads it no more
+/// often, and a rotation is seen within this time).
+const JWKS_MAX_AGE: &str = "public, max-age=300";
 
 /// The client authentication methods of every endpoint.
 const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 /// The metadata document of `issuer` (`checked`, when it is a valid issuer), as JSON. The
-/// endpoints are the issuer's origin and path, its trailing `/` dropped, then the endpoint's.
-pub(super) fn render(issuer: &str, checked: Option<&Issuer>, registry: &ClientRegistry) -> Bytes {
+/// endpoints are the issuer's origin and path, its trailing `/` dropped, then the endpoint's;
+/// `jwks_uri` is there when `jwks` (signing keys are loaded).
+pub(super) fn render(
+    issuer: &str,
+    checked: Option<&Issuer>,
+    registry: &ClientRegistry,
+    jwks: bool,
+) -> Bytes {
     let endpoint = |path: &str| match checked {
         Some(checked) => checked.endpoint_url(path),
         None => format!("{}{path}", issuer.trim_end_matches('/')),
@@ -30,6 +42,7 @@ pub(super) fn render(issuer: &str, checked: Option<&Issuer>, registry: &ClientRe
         token_endpoint: Some(endpoint(TOKEN_PATH)),
         introspection_endpoint: Some(endpoint(INTROSPECT_PATH)),
         revocation_endpoint: Some(endpoint(REVOKE_PATH)),
+        jwks_uri: jwks.then(|| endpoint(JWKS_PATH)),
         response_types_supported: StringList::default(),
         grant_types_supported: ["client_credentials"].into(),
         token_endpoint_auth_methods_supported: AUTH_METHODS.into(),
@@ -42,10 +55,27 @@ pub(super) fn render(issuer: &str, checked: Option<&Issuer>, registry: &ClientRe
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) fn metadata_response(&self) -> Response<Body> {
-        let mut response = Response::new(Body::new(self.metadata.clone()));
+        let document = self.metadata.read().map(|m| m.clone()).unwrap_or_default();
+        let mut response = Response::new(Body::new(document));
         response
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
+    /// `GET /oauth/jwks`: the public keys, cacheable for a while; 404 without keys.
+    pub(super) fn jwks_response(&self) -> Response<Body> {
+        let keys = self.signing_keys();
+        if keys.is_empty() {
+            return crate::oauth::not_found();
+        }
+        let mut response = Response::new(Body::new(keys.jwks().clone()));
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/jwk-set+json"),
+        );
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(JWKS_MAX_AGE));
         response
     }
 }

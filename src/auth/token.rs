@@ -1,8 +1,10 @@
-//! `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4, §5).
+//! `POST /oauth/token`: the client credentials grant (RFC 6749 §4.4, §5), with resource
+//! indicators (RFC 8707) and, in `jwt` format, JWT access tokens (RFC 9068).
 //!
-//! Owns: the grant's parameters (`grant_type`, `scope`), the scope granted, the token and its
-//! record in the store, and the §5.1 answer. Does not own: authenticating the client (see
-//! `authenticate`).
+//! Owns: the grant's parameters (`grant_type`, `scope`, `resource`), the scope and audience
+//! granted, the token (an opaque random value recorded in the store, or a signed JWT the
+//! server keeps no state for), and the §5.1 answer. Does not own: authenticating the client
+//! (see `authenticate`) or the signing keys (see `signing_keys`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,17 +15,22 @@ use serde::Serialize;
 use super::clients::Client;
 use super::error::OAuthError;
 use super::tokens::{Grant, TokenRecord, TokenStore};
-use super::{label, AuthServer, Call};
+use super::{label, AuthServer, Call, TokenFormat};
 use crate::http::{json_response, Body};
+use crate::oauth::audience::{is_resource_indicator, Audience};
+use crate::oauth::jose::{self, HeaderParams};
 use crate::oauth::scope::parse_scope_parameter;
 use crate::oauth::unix_now;
-use crate::secret::{self, sha256};
+use crate::secret::{self, sha256, SecretString};
 
-/// A client id and a granted scope string.
-pub(super) type GrantKey = (Arc<str>, Box<str>);
+/// A client id, a granted scope string and a granted audience.
+pub(super) type GrantKey = (Arc<str>, Box<str>, Box<[Box<str>]>);
 
 /// Most distinct grants interned; beyond it a grant is allocated per token.
 const MAX_INTERNED_GRANTS: usize = 4096;
+
+/// Most `resource` parameters one request may carry.
+const MAX_RESOURCES: usize = 16;
 
 #[derive(Serialize)]
 struct TokenResponse<'a> {
@@ -34,6 +41,21 @@ struct TokenResponse<'a> {
     /// no empty scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<&'a str>,
+}
+
+/// The claims of an RFC 9068 access token, in the order the RFC lists them.
+#[derive(Serialize)]
+struct AccessTokenClaims<'a> {
+    iss: &'a str,
+    exp: u64,
+    aud: Audience<'a>,
+    /// The client itself: in the client credentials grant the client is the subject.
+    sub: &'a str,
+    client_id: &'a str,
+    iat: u64,
+    jti: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
 }
 
 impl<S: TokenStore> AuthServer<S> {
@@ -49,21 +71,16 @@ impl<S: TokenStore> AuthServer<S> {
         }
         let client = self.authenticate(call)?;
         let scope = granted_scope(client, call.form.get("scope"))?;
-        let grant = self.grant(client, scope);
+        let audience = granted_audience(client, call.form.get_all("resource"))?;
+        let grant = self.grant(client, scope, audience);
 
-        let token = secret::random_secret()
-            .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
         let iat = unix_now();
         let ttl = self.config.token_ttl.as_secs();
-        let record = TokenRecord {
-            grant: grant.clone(),
-            iat,
-            exp: iat.saturating_add(ttl),
+        let exp = iat.saturating_add(ttl);
+        let token = match self.config.token_format {
+            TokenFormat::Opaque => self.opaque_token(&grant, iat, exp).await?,
+            TokenFormat::Jwt => self.jwt_token(&grant, iat, exp)?,
         };
-        self.store
-            .insert(sha256(token.expose().as_bytes()), record)
-            .await
-            .map_err(OAuthError::from)?;
         self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         let mut response = json_response(
             StatusCode::OK,
@@ -78,14 +95,71 @@ impl<S: TokenStore> AuthServer<S> {
         Ok(response)
     }
 
-    /// The shared grant for a client and scope string.
-    fn grant(&self, client: &Client, scope: String) -> Arc<Grant> {
+    /// A 256-bit random token, recorded in the store by its hash.
+    async fn opaque_token(
+        &self,
+        grant: &Arc<Grant>,
+        iat: u64,
+        exp: u64,
+    ) -> Result<SecretString, OAuthError> {
+        let token = secret::random_secret()
+            .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
+        let record = TokenRecord {
+            grant: grant.clone(),
+            iat,
+            exp,
+        };
+        self.store
+            .insert(sha256(token.expose().as_bytes()), record)
+            .await
+            .map_err(OAuthError::from)?;
+        Ok(token)
+    }
+
+    /// An RFC 9068 JWT signed with the current key. It always carries an audience: the one
+    /// granted, else the server's default (RFC 9068 §2.2 requires `aud`).
+    fn jwt_token(&self, grant: &Grant, iat: u64, exp: u64) -> Result<SecretString, OAuthError> {
+        let keys = self.signing_keys();
+        let current = keys
+            .current()
+            .ok_or(OAuthError::Unavailable("no signing key is loaded"))?;
+        let jti = secret::random_secret()
+            .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
+        let default_audience = [self.config.default_audience().into()];
+        let audience = if grant.audience.is_empty() {
+            &default_audience[..]
+        } else {
+            &grant.audience[..]
+        };
+        let claims = AccessTokenClaims {
+            iss: &self.config.issuer,
+            exp,
+            aud: Audience(audience),
+            sub: &grant.client_id,
+            client_id: &grant.client_id,
+            iat,
+            jti: jti.expose(),
+            scope: &grant.scope,
+        };
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
+        let header = HeaderParams {
+            kid: Some(&current.kid),
+            typ: Some("at+jwt"),
+        };
+        let token = jose::sign(&current.key, &header, &payload)
+            .map_err(|_| OAuthError::Unavailable("cannot sign a token right now"))?;
+        Ok(SecretString::new(token))
+    }
+
+    /// The shared grant for a client, scope string and audience.
+    fn grant(&self, client: &Client, scope: String, audience: Box<[Box<str>]>) -> Arc<Grant> {
         let client_id = self
             .client_ids
             .get(&client.id)
             .cloned()
             .unwrap_or_else(|| Arc::from(client.id.as_str()));
-        let key = (client_id, scope.into_boxed_str());
+        let key = (client_id, scope.into_boxed_str(), audience);
         if let Ok(grants) = self.grants.read() {
             if let Some(grant) = grants.get(&key) {
                 return grant.clone();
@@ -94,6 +168,7 @@ impl<S: TokenStore> AuthServer<S> {
         let grant = Arc::new(Grant {
             client_id: key.0.clone(),
             scope: key.1.clone(),
+            audience: key.2.clone(),
         });
         if let Ok(mut grants) = self.grants.write() {
             if grants.len() < MAX_INTERNED_GRANTS {
@@ -125,4 +200,39 @@ fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, OAu
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" "))
+}
+
+/// The audience to grant (RFC 8707 §2): the requested resources, each of which must be one of
+/// the client's registered audiences, or all of them when none is requested. In the client's
+/// registered order, like scopes.
+fn granted_audience<'a>(
+    client: &Client,
+    requested: impl Iterator<Item = &'a str>,
+) -> Result<Box<[Box<str>]>, OAuthError> {
+    let mut wanted: Vec<&str> = Vec::new();
+    for resource in requested {
+        if wanted.len() == MAX_RESOURCES {
+            return Err(OAuthError::InvalidTarget("too many resource parameters"));
+        }
+        if !is_resource_indicator(resource) {
+            return Err(OAuthError::InvalidTarget(
+                "a resource is not an absolute URI without a fragment (RFC 8707 §2)",
+            ));
+        }
+        if !client.audiences.iter().any(|a| **a == *resource) {
+            return Err(OAuthError::InvalidTarget(
+                "a requested resource is not registered for this client",
+            ));
+        }
+        wanted.push(resource);
+    }
+    if wanted.is_empty() {
+        return Ok(client.audiences.clone().into_boxed_slice());
+    }
+    Ok(client
+        .audiences
+        .iter()
+        .filter(|a| wanted.contains(&&***a))
+        .cloned()
+        .collect())
 }

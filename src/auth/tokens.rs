@@ -6,7 +6,10 @@
 //! never contend, and one shard's lock is held only for a single insert, lookup or removal.
 //! Expired entries are removed by [`MemoryTokenStore::sweep`], run in the background one shard
 //! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
-//! the whole store. Does not own: making tokens or deciding who may see them (see `auth`).
+//! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
+//! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
+//! tokens and swept like the rest. Does not own: making tokens or deciding who may see them
+//! (see `auth`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,6 +25,8 @@ pub struct Grant {
     pub client_id: Arc<str>,
     /// The granted scopes, space-separated.
     pub scope: Box<str>,
+    /// The resources the token is for (RFC 8707); empty: no audience restriction.
+    pub audience: Box<[Box<str>]>,
 }
 
 /// What is known about one live token.
@@ -60,6 +65,20 @@ pub trait TokenStore: Send + Sync + 'static {
         hash: &TokenHash,
         client_id: &str,
     ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
+
+    /// Remembers a self-contained token (a JWT) as revoked until `exp`, when it dies anyway.
+    fn deny(
+        &self,
+        hash: TokenHash,
+        exp: u64,
+    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send;
+
+    /// Whether a self-contained token was revoked (and has not expired since).
+    fn is_denied(
+        &self,
+        hash: &TokenHash,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
 }
 
 /// Token hashes are SHA-256 outputs of server-made random values, so their bytes are already
@@ -82,12 +101,17 @@ impl Hasher for TokenHashHasher {
 }
 
 type Shard = RwLock<HashMap<TokenHash, TokenRecord, BuildHasherDefault<TokenHashHasher>>>;
+type DenyShard = RwLock<HashMap<TokenHash, u64, BuildHasherDefault<TokenHashHasher>>>;
 
 const SHARDS: usize = 64;
+/// Revoked JWTs are few (revocation is rare), so their map needs fewer shards.
+const DENY_SHARDS: usize = 8;
 
 /// The in-memory token store.
 pub struct MemoryTokenStore {
     shards: Box<[Shard]>,
+    /// Revoked self-contained tokens, by hash, with the `exp` after which they are dead anyway.
+    denied: Box<[DenyShard]>,
 }
 
 impl Default for MemoryTokenStore {
@@ -108,6 +132,7 @@ impl MemoryTokenStore {
     pub fn new() -> Self {
         MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            denied: (0..DENY_SHARDS).map(|_| DenyShard::default()).collect(),
         }
     }
 
@@ -128,9 +153,21 @@ impl MemoryTokenStore {
         self.len() == 0
     }
 
-    /// Removes every token expired at `now`, one shard at a time, yielding between shards so
-    /// the sweep never holds a worker thread for long. Returns how many were removed.
+    /// Revoked self-contained tokens not yet swept.
+    pub fn denied_len(&self) -> usize {
+        let shards = self.denied.iter().filter_map(|s| s.read().ok());
+        shards.map(|map| map.len()).sum()
+    }
+
+    /// Removes every token (and denylist entry) expired at `now`, one shard at a time,
+    /// yielding between shards so the sweep never holds a worker thread for long. Returns how
+    /// many tokens were removed.
     pub async fn sweep(&self, now: u64) -> usize {
+        for shard in self.denied.iter() {
+            if let Ok(mut map) = shard.write() {
+                map.retain(|_, exp| *exp > now);
+            }
+        }
         let mut removed = 0;
         for shard in self.shards.iter() {
             if let Ok(mut map) = shard.write() {
@@ -148,27 +185,18 @@ impl MemoryTokenStore {
     }
 
     fn insert_now(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
-        let mut map = self
-            .shard(&hash)
-            .write()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let mut map = self.shard(&hash).write().map_err(poisoned)?;
         map.insert(hash, record);
         Ok(())
     }
 
     fn get_now(&self, hash: &TokenHash, now: u64) -> Result<Option<TokenRecord>, StoreUnavailable> {
-        let map = self
-            .shard(hash)
-            .read()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let map = self.shard(hash).read().map_err(poisoned)?;
         Ok(map.get(hash).filter(|r| r.exp > now).cloned())
     }
 
     fn revoke_now(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
-        let mut map = self
-            .shard(hash)
-            .write()
-            .map_err(|_| StoreUnavailable("a store shard was poisoned".into()))?;
+        let mut map = self.shard(hash).write().map_err(poisoned)?;
         let owned = map
             .get(hash)
             .is_some_and(|r| &*r.grant.client_id == client_id);
@@ -179,29 +207,52 @@ impl MemoryTokenStore {
     }
 }
 
-impl TokenStore for MemoryTokenStore {
-    fn insert(
-        &self,
-        hash: TokenHash,
-        record: TokenRecord,
-    ) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
-        std::future::ready(self.insert_now(hash, record))
+/// A lock some thread panicked while holding: the store cannot be trusted, so it is "down".
+fn poisoned<T>(_: T) -> StoreUnavailable {
+    StoreUnavailable("a store shard was poisoned".into())
+}
+
+impl MemoryTokenStore {
+    fn deny_shard(&self, hash: &TokenHash) -> &DenyShard {
+        &self.denied[usize::from(hash[0]) % DENY_SHARDS]
     }
 
-    fn get(
+    fn deny_now(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
+        let mut map = self.deny_shard(&hash).write().map_err(poisoned)?;
+        map.insert(hash, exp);
+        Ok(())
+    }
+
+    fn is_denied_now(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
+        let map = self.deny_shard(hash).read().map_err(poisoned)?;
+        Ok(map.get(hash).is_some_and(|exp| *exp > now))
+    }
+}
+
+impl TokenStore for MemoryTokenStore {
+    // In memory nothing waits: each call is done when its future is first polled.
+    async fn insert(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
+        self.insert_now(hash, record)
+    }
+
+    async fn get(
         &self,
         hash: &TokenHash,
         now: u64,
-    ) -> impl Future<Output = Result<Option<TokenRecord>, StoreUnavailable>> + Send {
-        std::future::ready(self.get_now(hash, now))
+    ) -> Result<Option<TokenRecord>, StoreUnavailable> {
+        self.get_now(hash, now)
     }
 
-    fn revoke(
-        &self,
-        hash: &TokenHash,
-        client_id: &str,
-    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send {
-        std::future::ready(self.revoke_now(hash, client_id))
+    async fn revoke(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
+        self.revoke_now(hash, client_id)
+    }
+
+    async fn deny(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
+        self.deny_now(hash, exp)
+    }
+
+    async fn is_denied(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
+        self.is_denied_now(hash, now)
     }
 }
 
@@ -215,6 +266,7 @@ mod tests {
             grant: Arc::new(Grant {
                 client_id: client.into(),
                 scope: "read".into(),
+                audience: Box::new([]),
             }),
             iat,
             exp,
@@ -261,5 +313,20 @@ mod tests {
             .await
             .unwrap()
             .is_some());
+    }
+
+    #[tokio::test]
+    async fn denied_tokens_stay_denied_until_they_expire_and_are_then_swept() {
+        let store = MemoryTokenStore::new();
+        let hash = sha256(b"a.jwt.token");
+        assert!(!store.is_denied(&hash, 100).await.unwrap());
+        store.deny(hash, 200).await.unwrap();
+        assert!(store.is_denied(&hash, 199).await.unwrap());
+        assert!(!store.is_denied(&hash, 200).await.unwrap());
+        assert_eq!(store.denied_len(), 1);
+        store.sweep(150).await;
+        assert_eq!(store.denied_len(), 1, "not expired yet");
+        store.sweep(200).await;
+        assert_eq!(store.denied_len(), 0, "bounded by the live revoked tokens");
     }
 }

@@ -4,9 +4,14 @@
 //! ```text
 //! oauth-server gen-certs --out DIR [--force]
 //! oauth-server add-client --clients FILE --id ID [--scope "read write"] [--introspect]
+//!                         [--audience URI]...
+//! oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
 //! oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
-//!                      [--token-ttl SECS] [--issuer URL] [limit flags]
+//!                      [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
+//!                      [--signing-keys DIR] [--default-audience URI] [limit flags]
 //! ```
+//! SIGHUP re-reads the signing keys directory (a directory that fails to load keeps the keys
+//! in use, and the log says why).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -21,7 +26,9 @@ use std::time::Duration;
 use common::{BoxError, Flags, LIMIT_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Registration};
-use tollgate::auth::{AuthConfig, AuthServer};
+use tollgate::auth::signing_keys::{self, SigningKeys};
+use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
+use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
 use tollgate::oauth::Issuer;
 use tollgate::{access_log, certs, http};
@@ -29,10 +36,15 @@ use tollgate::{access_log, certs, http};
 const USAGE: &str = "usage:
   oauth-server gen-certs --out DIR [--force]
   oauth-server add-client --clients FILE --id ID [--scope \"read write\"] [--introspect]
+                          [--audience URI]...
+  oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
   oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
-                       [--token-ttl SECS] [--issuer URL] [limit flags]
+                       [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
+                       [--signing-keys DIR] [--default-audience URI] [limit flags]
 defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
+          --token-format opaque --signing-keys keys --default-audience (the issuer)
+SIGHUP re-reads the signing keys.
 --issuer is an https URL with no query or fragment; with a path (https://host/tenant) the
 endpoints are served under it and the metadata at /.well-known/oauth-authorization-server/tenant
 limit flags:";
@@ -54,6 +66,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "gen-certs" => gen_certs(args),
         "add-client" => add_client(args),
+        "gen-signing-key" => gen_signing_key(args),
         "serve" => serve(args),
         other => Err(format!("unknown command {other:?}\n{USAGE}").into()),
     };
@@ -72,17 +85,37 @@ fn gen_certs(args: Vec<OsString>) -> Result<(), BoxError> {
 }
 
 fn add_client(args: Vec<OsString>) -> Result<(), BoxError> {
-    let mut flags = Flags::parse(args, &["--introspect"])?;
+    let mut flags = Flags::parse_with(args, &["--introspect"], &["--audience"])?;
     let file = flags
         .path("--clients")
         .ok_or("add-client needs --clients FILE")?;
     let id = flags.value("--id")?.ok_or("add-client needs --id ID")?;
     let scopes = parse_scope_list(&flags.value("--scope")?.unwrap_or_default())?;
     let introspect = flags.switch("--introspect");
+    let audiences = flags.values("--audience")?;
     flags.finish()?;
-    let secret = clients_file::add_client(&file, &Registration::new(&id, scopes, introspect))?;
+    let registration = Registration::new(&id, scopes, introspect).with_audiences(audiences);
+    let secret = clients_file::add_client(&file, &registration)?;
     // The only place a client secret is ever shown.
     let line = serde_json::json!({ "client_id": id, "client_secret": secret.expose() });
+    println!("{line}");
+    Ok(())
+}
+
+fn gen_signing_key(args: Vec<OsString>) -> Result<(), BoxError> {
+    let mut flags = Flags::parse(args, &[])?;
+    let dir = flags
+        .path("--keys")
+        .ok_or("gen-signing-key needs --keys DIR")?;
+    let alg = match flags.value("--alg")?.as_deref() {
+        None | Some("ES256") => Algorithm::ES256,
+        Some("EdDSA") => Algorithm::EdDSA,
+        Some(other) => return Err(format!("--alg takes ES256 or EdDSA, not {other:?}").into()),
+    };
+    flags.finish()?;
+    let key = signing_keys::generate(&dir, alg)?;
+    // One JSON line, like add-client's; the private key stays in the file.
+    let line = serde_json::json!({ "kid": key.kid, "alg": key.alg.name() });
     println!("{line}");
     Ok(())
 }
@@ -100,6 +133,15 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         return Err("--token-ttl must be at least 1 second".into());
     }
     let issuer = flags.value("--issuer")?;
+    let token_format = match flags.value("--token-format")?.as_deref() {
+        None | Some("opaque") => TokenFormat::Opaque,
+        Some("jwt") => TokenFormat::Jwt,
+        Some(other) => {
+            return Err(format!("--token-format takes opaque or jwt, not {other:?}").into())
+        }
+    };
+    let keys_given = flags.path("--signing-keys");
+    let default_audience = flags.resource_indicator("--default-audience")?;
     let mut limits = flags.limits()?;
     flags.finish()?;
     // Checked before anything is bound: metadata naming URLs nobody serves is worse than none.
@@ -109,6 +151,15 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     common::fit_open_file_limit("oauth-server", &mut limits, 1);
 
     let registry = ClientRegistry::load(&clients_file)?;
+    // Keys are read for the JWT format, or when a directory is named (so JWTs issued before a
+    // switch back to opaque tokens still introspect until they expire).
+    let keys_dir = keys_given.clone().unwrap_or_else(|| PathBuf::from("keys"));
+    let with_keys = token_format == TokenFormat::Jwt || keys_given.is_some();
+    let keys = if with_keys {
+        SigningKeys::load(&keys_dir)?
+    } else {
+        SigningKeys::none()
+    };
     let tls = http::server_tls_config(&server.cert, &server.key)?;
     let listen = server.listen;
     common::runtime()?.block_on(async move {
@@ -121,14 +172,48 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         let mut config = AuthConfig::new(issuer.clone());
         config.token_ttl = Duration::from_secs(token_ttl);
         config.max_body_bytes = limits.max_body_bytes;
+        config.token_format = token_format;
+        config.default_audience = default_audience;
         let clients = registry.len();
-        let server = Arc::new(AuthServer::new(registry, config));
+        let key_count = keys.published().len();
+        let server = Arc::new(AuthServer::new(registry, config).with_signing_keys(keys));
         access_log::event(format_args!(
-            "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s))"
+            "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s), \
+             {key_count} signing key(s))"
         ));
+        let reloader =
+            with_keys.then(|| tokio::spawn(reload_keys_on_sighup(server.clone(), keys_dir)));
         tollgate::auth::run(listener, tls, limits, server, http::shutdown_signal()).await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         access_log::event(format_args!("oauth-server stopped"));
         access_log::flush();
         Ok(())
     })
+}
+
+/// On every SIGHUP, re-reads the signing keys: the new set is published and signs at once;
+/// a directory that does not load leaves the keys in use as they were.
+async fn reload_keys_on_sighup(server: Arc<AuthServer>, dir: PathBuf) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        access_log::event(format_args!(
+            "SIGHUP cannot be watched; keys reload disabled"
+        ));
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match SigningKeys::load(&dir) {
+            Ok(keys) => {
+                let count = keys.published().len();
+                server.replace_signing_keys(keys);
+                access_log::event(format_args!(
+                    "SIGHUP: {count} signing key(s) loaded from {}",
+                    dir.display()
+                ));
+            }
+            Err(e) => access_log::event(format_args!("SIGHUP: signing keys kept: {e}")),
+        }
+    }
 }

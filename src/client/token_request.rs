@@ -48,6 +48,10 @@ impl TokenClient {
             form.push_str("&scope=");
             form.push_str(&encode_form_component(scope));
         }
+        if let Some(audience) = &self.inner.audience {
+            form.push_str("&resource=");
+            form.push_str(&encode_form_component(audience));
+        }
         let request = form_post(
             metadata.token_endpoint.clone(),
             Bytes::from(form),

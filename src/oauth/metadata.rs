@@ -24,6 +24,9 @@ pub struct ServerMetadata {
     pub token_endpoint: Option<String>,
     pub introspection_endpoint: Option<String>,
     pub revocation_endpoint: Option<String>,
+    /// Only while the server has signing keys (RFC 8414 §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     pub response_types_supported: StringList,
     pub grant_types_supported: StringList,
     pub token_endpoint_auth_methods_supported: StringList,

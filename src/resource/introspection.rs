@@ -72,6 +72,15 @@ impl TokenGuard {
             scope: Option<String>,
             exp: Option<u64>,
             iss: Option<String>,
+            /// RFC 7662 §2.2: a string or an array of strings.
+            #[serde(default)]
+            aud: Option<AudienceValue>,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum AudienceValue {
+            One(String),
+            Many(Vec<String>),
         }
         let Ok(parsed) = serde_json::from_slice::<Introspection>(body) else {
             access_log::event(format_args!(
@@ -96,10 +105,16 @@ impl TokenGuard {
         let scopes = scope_tokens(parsed.scope.as_deref().unwrap_or_default())
             .map(str::to_owned)
             .collect();
+        let audiences = match parsed.aud {
+            None => Vec::new(),
+            Some(AudienceValue::One(one)) => vec![one],
+            Some(AudienceValue::Many(many)) => many,
+        };
         Verdict::Active(Arc::new(Caller {
             client_id,
             scopes,
             exp: parsed.exp,
+            audiences,
         }))
     }
 }

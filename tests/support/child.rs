@@ -275,3 +275,22 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Result<Output, Output> 
         Ok(output)
     }
 }
+
+/// `oauth-server add-client --clients FILE --id ID ARGS...`, which must succeed; the secret it
+/// printed.
+pub fn add_client_cli(file: &std::path::Path, id: &str, args: &[&str]) -> String {
+    let output = run(
+        Command::new(OAUTH_SERVER)
+            .args(["add-client", "--clients"])
+            .arg(file)
+            .args(["--id", id])
+            .args(args),
+        Duration::from_secs(10),
+    );
+    assert!(output.status.success(), "{output:?}");
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON line");
+    line["client_secret"]
+        .as_str()
+        .expect("a client secret")
+        .to_owned()
+}

@@ -378,6 +378,7 @@ pub async fn start_client2(issuer: &str, resource: &str) -> Running<CallerServic
             client_id: "c2".into(),
             client_secret: Clients::shared().secret_string("c2"),
             scope: None,
+            audience: None,
         },
         discovered.clone(),
         outbound,

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tollgate::http::Limits;
+use tollgate::oauth::audience::is_resource_indicator;
 
 /// A command line that cannot be run: the message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +51,8 @@ pub struct ServerFlags {
 #[derive(Debug, Default)]
 pub struct Flags {
     values: HashMap<String, OsString>,
+    /// Values of the flags that may be given more than once, in order.
+    repeated: HashMap<String, Vec<OsString>>,
     switches: Vec<String>,
 }
 
@@ -58,6 +61,15 @@ impl Flags {
     pub fn parse(
         args: impl IntoIterator<Item = OsString>,
         switches: &[&str],
+    ) -> Result<Flags, UsageError> {
+        Flags::parse_with(args, switches, &[])
+    }
+
+    /// [`Flags::parse`] where the flags in `repeatable` may be given more than once.
+    pub fn parse_with(
+        args: impl IntoIterator<Item = OsString>,
+        switches: &[&str],
+        repeatable: &[&str],
     ) -> Result<Flags, UsageError> {
         let mut flags = Flags::default();
         let mut args = args.into_iter();
@@ -77,6 +89,10 @@ impl Flags {
                 Some(value) => value,
                 None => args.next().ok_or_else(|| format!("{name} needs a value"))?,
             };
+            if repeatable.contains(&name.as_str()) {
+                flags.repeated.entry(name).or_default().push(value);
+                continue;
+            }
             if flags.values.insert(name.clone(), value).is_some() {
                 return Err(format!("{name} is given twice").into());
             }
@@ -92,6 +108,31 @@ impl Flags {
                 .into_string()
                 .map(Some)
                 .map_err(|_| format!("{name} takes text, and its value is not UTF-8").into()),
+        }
+    }
+
+    /// Takes every value of the repeatable flag `name` as text, in order.
+    pub fn values(&mut self, name: &str) -> Result<Vec<String>, UsageError> {
+        let values = self.repeated.remove(name).unwrap_or_default();
+        values
+            .into_iter()
+            .map(|value| {
+                value
+                    .into_string()
+                    .map_err(|_| format!("{name} takes text, and a value is not UTF-8").into())
+            })
+            .collect()
+    }
+
+    /// Takes the value of `name`, if given, as a resource indicator (RFC 8707 §2: an absolute
+    /// URI without a fragment), as `--audience` and `--default-audience` want.
+    pub fn resource_indicator(&mut self, name: &str) -> Result<Option<String>, UsageError> {
+        let value = self.value(name)?;
+        match value {
+            Some(uri) if !is_resource_indicator(&uri) => {
+                Err(format!("{name} {uri:?} is not an absolute URI without a fragment").into())
+            }
+            value => Ok(value),
         }
     }
 
@@ -197,7 +238,12 @@ impl Flags {
 
     /// Refuses any flag nobody asked for.
     pub fn finish(self) -> Result<(), UsageError> {
-        let mut unknown: Vec<&String> = self.values.keys().chain(self.switches.iter()).collect();
+        let mut unknown: Vec<&String> = self
+            .values
+            .keys()
+            .chain(self.repeated.keys())
+            .chain(self.switches.iter())
+            .collect();
         unknown.sort();
         match unknown.first() {
             None => Ok(()),
@@ -269,6 +315,21 @@ mod tests {
         assert!(Flags::parse(args(&["stray"]), &[]).is_err());
         let flags = Flags::parse(args(&["--bogus", "1"]), &[]).unwrap();
         assert_eq!(flags.finish().unwrap_err().0, "unknown flag --bogus");
+    }
+
+    #[test]
+    fn repeatable_flags_keep_every_value_in_order() {
+        let mut flags = Flags::parse_with(
+            args(&["--audience", "a", "--id", "x", "--audience=b"]),
+            &[],
+            &["--audience"],
+        )
+        .unwrap();
+        assert_eq!(flags.values("--audience").unwrap(), ["a", "b"]);
+        assert_eq!(flags.value("--id").unwrap().as_deref(), Some("x"));
+        assert!(flags.finish().is_ok());
+        let unasked = Flags::parse_with(args(&["--audience", "a"]), &[], &["--audience"]).unwrap();
+        assert!(unasked.finish().is_err(), "a repeatable flag nobody took");
     }
 
     #[test]

@@ -186,11 +186,11 @@ fn fitted_connections(wanted: usize, services: usize, open_files: u64) -> usize 
         .clamp(1, wanted.max(1))
 }
 
-/// Who a service is at the authorization server.
+/// Who a service is at the authorization server, as far as its flags say.
 #[derive(Debug)]
 pub struct ServiceIdentity {
-    pub client_id: String,
-    pub client_secret: SecretString,
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
 }
 
 /// The flags `client1` and `client2` share.
@@ -202,8 +202,10 @@ pub struct ServiceFlags {
     /// The authorization server's issuer URL.
     pub auth_server: String,
     pub ca: PathBuf,
-    pub client_id: String,
-    pub client_secret: SecretString,
+    /// `--client-id`, if given.
+    pub client_id: Option<String>,
+    /// The secret from [`SECRET_ENV`] or `--client-secret-file`, if either is given.
+    pub client_secret: Option<SecretString>,
     pub limits: Limits,
 }
 
@@ -222,11 +224,12 @@ impl ServiceFlags {
         let ca = flags
             .path("--ca")
             .ok_or("--ca FILE (the CA certificate to trust) is required")?;
-        let client_id = flags
-            .value("--client-id")?
-            .ok_or("--client-id ID is required")?;
+        let client_id = flags.value("--client-id")?;
         let secret_file = flags.path("--client-secret-file");
-        let client_secret = load_client_secret(secret_file.as_deref(), secret_env)?;
+        let client_secret = match (&secret_file, &secret_env) {
+            (None, None) => None,
+            _ => Some(load_client_secret(secret_file.as_deref(), secret_env)?),
+        };
         let limits = flags.limits()?;
         Ok(ServiceFlags {
             listen: server.listen,
@@ -238,6 +241,21 @@ impl ServiceFlags {
             client_secret,
             limits,
         })
+    }
+
+    /// Refuses to go on without a client id and a secret, for a service that authenticates
+    /// to the authorization server with them.
+    pub fn require_identity(&self) -> Result<(), UsageError> {
+        if self.client_id.is_none() {
+            return Err("--client-id ID is required".into());
+        }
+        if self.client_secret.is_none() {
+            return Err(format!(
+                "a client secret is needed: set {SECRET_ENV} or pass --client-secret-file FILE"
+            )
+            .into());
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,12 @@
 //! The newcomer's command (`cargo run --release`): the whole stack in one process.
 //!
-//! Owns: first-run set-up (development certificates if there are none, demo clients with fresh
-//! secrets on every run), starting the authorization server, the resource server (`client1`)
-//! and the caller (`client2`) on one runtime, one call through the whole chain with a report of
-//! what happened, and the list of demo clients with commands to try next. The report goes to
+//! Owns: first-run set-up (development certificates and a signing key if there are none, demo
+//! clients with fresh secrets on every run), starting the authorization server, the resource
+//! server (`client1`) and the caller (`client2`) on one runtime, one call through the whole
+//! chain with a report of what happened, and the list of demo clients with commands to try
+//! next. The demo runs the configuration we recommend: JWT access tokens (RFC 9068) restricted
+//! to client1's audience (RFC 8707), validated by client1 locally with the authorization
+//! server's published keys, client2 asking for exactly that audience. The report goes to
 //! the writer it is given (stdout in the binary): with `add-client`'s output, the only place a
 //! secret is ever printed; logs go to stderr as everywhere else. Does not own: any service's
 //! behaviour (see `tollgate::auth` and `tollgate::app`).
@@ -22,12 +25,14 @@ use tokio::sync::watch;
 use tollgate::app::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Registration};
-use tollgate::auth::{AuthConfig, AuthServer};
+use tollgate::auth::signing_keys::{self, SigningKeys, SigningKeysError};
+use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::certs;
 use tollgate::client::{TokenClient, TokenClientConfig};
 use tollgate::discovery::Discovered;
 use tollgate::http::{self as h, Limits, Outbound};
-use tollgate::resource::{GuardConfig, TokenGuard};
+use tollgate::oauth::jose::Algorithm;
+use tollgate::resource::{GuardConfig, TokenGuard, Validation};
 use tollgate::secret::SecretString;
 
 use crate::common::BoxError;
@@ -37,6 +42,7 @@ use crate::common::BoxError;
 pub struct DemoConfig {
     pub certs_dir: PathBuf,
     pub clients_file: PathBuf,
+    pub keys_dir: PathBuf,
     pub host: IpAddr,
     pub auth_port: u16,
     pub resource_port: u16,
@@ -50,6 +56,7 @@ impl Default for DemoConfig {
         DemoConfig {
             certs_dir: PathBuf::from("certs"),
             clients_file: PathBuf::from("clients.json"),
+            keys_dir: PathBuf::from("keys"),
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             auth_port: 5003,
             resource_port: 5004,
@@ -59,7 +66,7 @@ impl Default for DemoConfig {
     }
 }
 
-/// A demo client: id, scopes, may it introspect.
+/// A demo client: id, scopes, may it introspect. Every one may ask for client1's audience.
 const DEMO_CLIENTS: [(&str, &[&str], bool); 3] = [
     ("client1", &["read"], true),
     ("client2", &["read"], false),
@@ -73,6 +80,7 @@ struct ChainReport {
     pub body: String,
     pub tokens_issued: u64,
     pub introspections: u64,
+    pub jwks_fetches: u64,
 }
 
 /// Sets up, starts every service, makes one call through the chain, reports to `out`, and
@@ -99,23 +107,28 @@ pub async fn run(
             ),
         );
     }
-    let mut secrets: Vec<(&str, SecretString)> = Vec::new();
-    for (id, scopes, introspect) in DEMO_CLIENTS {
-        let scopes = scopes.iter().map(|s| s.to_string()).collect();
-        let secret = clients_file::add_client(
-            &config.clients_file,
-            &Registration::new(id, scopes, introspect),
-        )?;
-        secrets.push((id, secret));
-    }
-    let secret_of = |id: &str| {
-        secrets
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, s)| s.clone())
-            .ok_or_else(|| format!("no demo client {id}"))
+    let keys = match SigningKeys::load(&config.keys_dir) {
+        Ok(keys) => {
+            say(
+                out,
+                format_args!("Using the signing keys in {}/", config.keys_dir.display()),
+            );
+            keys
+        }
+        Err(SigningKeysError::NoKeys(_)) => {
+            let key = signing_keys::generate(&config.keys_dir, Algorithm::ES256)?;
+            say(
+                out,
+                format_args!(
+                    "Generated an ES256 signing key in {}/ (kid {})",
+                    config.keys_dir.display(),
+                    key.kid
+                ),
+            );
+            SigningKeys::load(&config.keys_dir)?
+        }
+        Err(e) => return Err(e.into()),
     };
-    let registry = ClientRegistry::load(&config.clients_file)?;
     let tls = h::server_tls_config(
         &config.certs_dir.join(certs::CERT_FILE),
         &config.certs_dir.join(certs::KEY_FILE),
@@ -138,8 +151,27 @@ pub async fn run(
         port(&caller_listener),
     );
     let issuer = format!("https://localhost:{auth_port}");
-    let resource_url = format!("https://localhost:{resource_port}{RESOURCE_PATH}");
+    // client1's audience (RFC 8707): the resource server as a whole.
+    let audience = format!("https://localhost:{resource_port}");
+    let resource_url = format!("{audience}{RESOURCE_PATH}");
     let call_url = format!("https://localhost:{caller_port}{CALL_PATH}");
+
+    let mut secrets: Vec<(&str, SecretString)> = Vec::new();
+    for (id, scopes, introspect) in DEMO_CLIENTS {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        let registration =
+            Registration::new(id, scopes, introspect).with_audiences(vec![audience.clone()]);
+        let secret = clients_file::add_client(&config.clients_file, &registration)?;
+        secrets.push((id, secret));
+    }
+    let secret_of = |id: &str| {
+        secrets
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, s)| s.clone())
+            .ok_or_else(|| format!("no demo client {id}"))
+    };
+    let registry = ClientRegistry::load(&config.clients_file)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -149,7 +181,9 @@ pub async fn run(
         }
     };
 
-    let auth = Arc::new(AuthServer::new(registry, AuthConfig::new(issuer.clone())));
+    let mut auth_config = AuthConfig::new(issuer.clone());
+    auth_config.token_format = TokenFormat::Jwt;
+    let auth = Arc::new(AuthServer::new(registry, auth_config).with_signing_keys(keys));
     let auth_task = tokio::spawn(tollgate::auth::run(
         auth_listener,
         tls.clone(),
@@ -159,11 +193,10 @@ pub async fn run(
     ));
 
     let discovered = Arc::new(Discovered::new(issuer.clone(), outbound.clone()));
-    let guard = TokenGuard::new(
-        GuardConfig::new("client1", secret_of("client1")?),
-        discovered.clone(),
-        outbound.clone(),
-    );
+    let mut guard_config = GuardConfig::new("client1", secret_of("client1")?);
+    guard_config.validation = Validation::Jwt;
+    guard_config.audience = Some(audience.clone());
+    let guard = TokenGuard::new(guard_config, discovered.clone(), outbound.clone());
     let resource = Arc::new(ResourceService::new(guard, "read"));
     let resource_task = tokio::spawn(app::run(
         resource_listener,
@@ -182,6 +215,7 @@ pub async fn run(
             client_id: "client2".into(),
             client_secret: secret_of("client2")?,
             scope: None,
+            audience: Some(audience.clone()),
         },
         discovered.clone(),
         outbound.clone(),
@@ -205,17 +239,18 @@ pub async fn run(
         say(
             out,
             format_args!(
-                "  1. client2 got a token from the authorization server at {issuer} \
-                 (tokens issued: {})",
+                "  1. client2 got a JWT access token for {audience} from the authorization \
+                 server at {issuer} (tokens issued: {})",
                 report.tokens_issued
             ),
         );
         say(
             out,
             format_args!(
-                "  2. client2 called client1 ({resource_url}) with it; client1 introspected \
-                 the token (introspections: {})",
-                report.introspections
+                "  2. client2 called client1 ({resource_url}) with it; client1 checked the \
+                 signature, audience and expiry itself with the server's published keys \
+                 (key set fetches: {}, introspections: {})",
+                report.jwks_fetches, report.introspections
             ),
         );
         say(out, format_args!("  3. client1 returned: {}", report.body));
@@ -279,8 +314,13 @@ pub async fn run(
         out,
         format_args!(
             "  curl --cacert {ca} -u demo:{demo_secret} --data-urlencode \"token=$TOKEN\" \
-             {issuer}/oauth/revoke"
+             {issuer}/oauth/revoke   # introspection says inactive at once; client1, \
+             validating locally, until the token expires"
         ),
+    );
+    say(
+        out,
+        format_args!("  curl --cacert {ca} {issuer}/oauth/jwks"),
     );
     say(out, format_args!("\nServing until Ctrl-C."));
     let _ = out.flush();
@@ -338,6 +378,7 @@ async fn chain_call(
         body,
         tokens_issued: auth.tokens_issued(),
         introspections: resource.guard().introspections(),
+        jwks_fetches: resource.guard().jwks_fetches(),
     }
 }
 

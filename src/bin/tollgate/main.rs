@@ -4,7 +4,8 @@
 //! happened, then serves until Ctrl-C. Parses flags and calls [`demo::run`].
 //!
 //! ```text
-//! tollgate [--certs DIR] [--clients FILE] [--auth-port P] [--resource-port P] [--caller-port P]
+//! tollgate [--certs DIR] [--clients FILE] [--keys DIR] [--auth-port P] [--resource-port P]
+//!          [--caller-port P]
 //! ```
 
 #[path = "../common/mod.rs"]
@@ -19,8 +20,9 @@ use demo::DemoConfig;
 use tollgate::{access_log, http};
 
 const USAGE: &str = "usage:
-  tollgate [--certs DIR] [--clients FILE] [--auth-port P] [--resource-port P] [--caller-port P]
-defaults: --certs certs --clients clients.json, ports 5003 (authorization server),
+  tollgate [--certs DIR] [--clients FILE] [--keys DIR] [--auth-port P] [--resource-port P]
+           [--caller-port P]
+defaults: --certs certs --clients clients.json --keys keys, ports 5003 (authorization server),
           5004 (client1, the resource) and 5005 (client2, the caller); port 0 picks a free one";
 
 fn main() -> ExitCode {
@@ -35,6 +37,9 @@ fn run(args: Vec<OsString>) -> Result<(), BoxError> {
     }
     if let Some(file) = flags.path("--clients") {
         config.clients_file = file;
+    }
+    if let Some(dir) = flags.path("--keys") {
+        config.keys_dir = dir;
     }
     let port = |flags: &mut Flags, name: &str, default: u16| -> Result<u16, BoxError> {
         Ok(flags.parsed(name, "a port number")?.unwrap_or(default))

@@ -8,7 +8,6 @@
 //! Does not own: a profile's rules (which claims are required, what `iss` or `aud` must be,
 //! how long a token may live): RFC 9068 and RFC 7523 callers check those themselves.
 
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
@@ -16,36 +15,27 @@ use serde_json::{Map, Value};
 use super::json::parse_object;
 
 /// Why a payload's claims were refused, or why its times do not hold now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimsError {
     /// The payload is not a JSON object with distinct member names.
+    #[error("the claims are not a JSON object")]
     NotAnObject,
     /// A registered claim has the wrong JSON type (named here).
+    #[error("the {0} claim has the wrong type")]
     WrongType(&'static str),
     /// No `exp`: [`Claims::check_times`] refuses a token that never expires.
+    #[error("the token has no exp")]
     MissingExpiry,
     /// `exp` has passed, even allowing the leeway.
+    #[error("the token has expired")]
     Expired,
     /// `nbf` is still ahead, even allowing the leeway.
+    #[error("the token is not valid yet (nbf)")]
     NotYetValid,
     /// `iat` is ahead, even allowing the leeway.
+    #[error("the token's iat is in the future")]
     IssuedInTheFuture,
 }
-
-impl fmt::Display for ClaimsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClaimsError::NotAnObject => f.write_str("the claims are not a JSON object"),
-            ClaimsError::WrongType(claim) => write!(f, "the {claim} claim has the wrong type"),
-            ClaimsError::MissingExpiry => f.write_str("the token has no exp"),
-            ClaimsError::Expired => f.write_str("the token has expired"),
-            ClaimsError::NotYetValid => f.write_str("the token is not valid yet (nbf)"),
-            ClaimsError::IssuedInTheFuture => f.write_str("the token's iat is in the future"),
-        }
-    }
-}
-
-impl std::error::Error for ClaimsError {}
 
 /// A JWT Claims Set: the registered claims, typed, and all members as they were.
 #[derive(Debug, Clone, PartialEq)]

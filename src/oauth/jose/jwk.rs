@@ -14,8 +14,6 @@
 //! algorithm the key type allows (ES256, EdDSA, RS256 respectively); `kid`, if present, is a
 //! string. Other members (`x5c`, `x5t`, ...) are ignored, as RFC 7517 §4 asks.
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 
 use super::json::{parse_object, JsonRefusal};
@@ -35,74 +33,54 @@ pub enum JwksMode {
 }
 
 /// Why one JWK cannot become a verifying key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwkError {
     /// Not a JSON object with distinct member names, or a member of the wrong JSON type, or a
     /// required member missing, or a value that is not base64url of the right length.
+    #[error("malformed JWK: {0}")]
     Malformed(&'static str),
     /// A private key member is present (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`).
+    #[error("the JWK holds private key material")]
     PrivateKeyMaterial,
     /// A `kty` other than `EC`, `OKP`, `RSA`.
+    #[error("the JWK's kty is not EC, OKP or RSA")]
     UnknownKeyType,
     /// A `crv` other than `P-256` (EC) or `Ed25519` (OKP).
+    #[error("the JWK's crv is not P-256 or Ed25519")]
     UnknownCurve,
     /// `use` is not `sig`, or `key_ops` does not include `verify`.
+    #[error("the JWK is not for verifying signatures")]
     NotForSignatures,
     /// `alg` names an algorithm this module does not implement.
+    #[error("the JWK's alg is not ES256, EdDSA or RS256")]
     UnsupportedAlgorithm,
     /// `alg` is one we implement, but not the one this key type allows.
+    #[error("the JWK's alg does not fit its key type")]
     AlgorithmMismatch,
     /// An RSA modulus under 2048 bits (RFC 7518 §3.3).
+    #[error("the RSA key is shorter than 2048 bits")]
     RsaKeyTooSmall,
     /// The key's numbers are well-formed but not a usable key (a point off the curve, an even
     /// RSA modulus or exponent, ...).
+    #[error("invalid JWK: {0}")]
     InvalidKey(&'static str),
 }
 
-impl fmt::Display for JwkError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwkError::Malformed(why) => write!(f, "malformed JWK: {why}"),
-            JwkError::PrivateKeyMaterial => f.write_str("the JWK holds private key material"),
-            JwkError::UnknownKeyType => f.write_str("the JWK's kty is not EC, OKP or RSA"),
-            JwkError::UnknownCurve => f.write_str("the JWK's crv is not P-256 or Ed25519"),
-            JwkError::NotForSignatures => f.write_str("the JWK is not for verifying signatures"),
-            JwkError::UnsupportedAlgorithm => {
-                f.write_str("the JWK's alg is not ES256, EdDSA or RS256")
-            }
-            JwkError::AlgorithmMismatch => f.write_str("the JWK's alg does not fit its key type"),
-            JwkError::RsaKeyTooSmall => f.write_str("the RSA key is shorter than 2048 bits"),
-            JwkError::InvalidKey(why) => write!(f, "invalid JWK: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for JwkError {}
-
 /// Why a JWK Set was refused as a whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwksError {
     /// Not a JSON object with a `keys` array.
+    #[error("malformed JWK Set: {0}")]
     Malformed(&'static str),
     /// More than [`MAX_KEYS_IN_SET`] keys.
+    #[error("the JWK Set has over {} keys", MAX_KEYS_IN_SET)]
     TooManyKeys,
     /// The key at this index of `keys` was refused (any error in
     /// [`JwksMode::RefuseUnusable`]; only [`JwkError::PrivateKeyMaterial`] in
     /// [`JwksMode::SkipUnusable`]).
+    #[error("JWK Set key {index}: {error}")]
     Key { index: usize, error: JwkError },
 }
-
-impl fmt::Display for JwksError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwksError::Malformed(why) => write!(f, "malformed JWK Set: {why}"),
-            JwksError::TooManyKeys => write!(f, "the JWK Set has over {MAX_KEYS_IN_SET} keys"),
-            JwksError::Key { index, error } => write!(f, "JWK Set key {index}: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for JwksError {}
 
 /// Members that only a private key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];

@@ -6,8 +6,6 @@
 //! Does not own: the keys (`keys.rs`, `signing.rs`), or what the payload means (`claims.rs`
 //! and the callers).
 
-use std::fmt;
-
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -21,47 +19,38 @@ use super::{b64url_decode, b64url_encode, Algorithm, Claims, ClaimsError};
 /// [`NoKeyForAlgorithm`](JwsError::NoKeyForAlgorithm)) may mean the issuer rotated its keys,
 /// so a resource server may refetch the JWK Set, once; every other refusal means the token
 /// is bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
     /// Longer than the caller's limit; nothing was decoded.
+    #[error("the JWS is over {max_len} bytes")]
     TooLong { max_len: usize },
     /// Not three base64url parts, a header that is not a JSON object with distinct names, a
     /// header member of the wrong type, or an empty signature.
+    #[error("malformed JWS: {0}")]
     Malformed(&'static str),
     /// `alg` is `none` or an HMAC algorithm (`HS256`, `HS384`, `HS512`): never accepted.
+    #[error("the JWS alg is none or HMAC")]
     ForbiddenAlgorithm,
     /// `alg` is missing or names an algorithm this module does not implement.
+    #[error("the JWS alg is not supported")]
     UnsupportedAlgorithm,
     /// The header has `crit`: no extension is understood here, so RFC 7515 §4.1.11 requires
     /// refusing any token that marks one critical.
+    #[error("the JWS header has crit")]
     CriticalHeader,
     /// The header's `kid` matches no key in the set.
+    #[error("the JWS kid matches no key")]
     UnknownKid,
     /// The header has no `kid` and the set holds no key for its algorithm.
+    #[error("no key for the JWS alg")]
     NoKeyForAlgorithm,
     /// The header's `kid` names keys, but none for the header's algorithm.
+    #[error("the kid's key is for another alg")]
     AlgorithmMismatch,
     /// No candidate key verifies the signature.
+    #[error("the JWS signature does not verify")]
     BadSignature,
 }
-
-impl fmt::Display for JwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JwsError::TooLong { max_len } => write!(f, "the JWS is over {max_len} bytes"),
-            JwsError::Malformed(why) => write!(f, "malformed JWS: {why}"),
-            JwsError::ForbiddenAlgorithm => f.write_str("the JWS alg is none or HMAC"),
-            JwsError::UnsupportedAlgorithm => f.write_str("the JWS alg is not supported"),
-            JwsError::CriticalHeader => f.write_str("the JWS header has crit"),
-            JwsError::UnknownKid => f.write_str("the JWS kid matches no key"),
-            JwsError::NoKeyForAlgorithm => f.write_str("no key for the JWS alg"),
-            JwsError::AlgorithmMismatch => f.write_str("the kid's key is for another alg"),
-            JwsError::BadSignature => f.write_str("the JWS signature does not verify"),
-        }
-    }
-}
-
-impl std::error::Error for JwsError {}
 
 /// The protected header of a compact JWS, as far as this module reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -30,53 +30,31 @@ use super::Algorithm;
 use crate::secret::SecretString;
 
 /// Why a signing key could not be made or read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The OS random source failed.
+    #[error("the operating system's random number source failed")]
     RandomUnavailable,
     /// ring cannot generate this algorithm's keys (RS256: load an RSA key instead).
+    #[error("cannot generate {0} keys")]
     CannotGenerate(Algorithm),
     /// No `-----BEGIN PRIVATE KEY-----` (or other private key) block in the PEM text.
+    #[error("no PEM private key found")]
     NotPem,
     /// A PKCS#1 (`RSA PRIVATE KEY`) or SEC 1 (`EC PRIVATE KEY`) key: convert it with
     /// `openssl pkcs8 -topk8 -nocrypt`.
+    #[error("the private key is not PKCS#8 (convert it: openssl pkcs8 -topk8 -nocrypt)")]
     NotPkcs8,
     /// PKCS#8, but not an unencrypted P-256, Ed25519 or 2048-to-4096-bit RSA key that ring
     /// accepts.
+    #[error("the PKCS#8 key is not a P-256, Ed25519 or 2048-4096-bit RSA private key")]
     UnsupportedKey,
 }
 
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            KeyError::RandomUnavailable => {
-                f.write_str("the operating system's random number source failed")
-            }
-            KeyError::CannotGenerate(alg) => write!(f, "cannot generate {alg} keys"),
-            KeyError::NotPem => f.write_str("no PEM private key found"),
-            KeyError::NotPkcs8 => f.write_str(
-                "the private key is not PKCS#8 (convert it: openssl pkcs8 -topk8 -nocrypt)",
-            ),
-            KeyError::UnsupportedKey => f.write_str(
-                "the PKCS#8 key is not a P-256, Ed25519 or 2048-4096-bit RSA private key",
-            ),
-        }
-    }
-}
-
-impl std::error::Error for KeyError {}
-
 /// Signing failed inside ring (for ES256 and RS256, the random source).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("signing failed")]
 pub struct SignError;
-
-impl fmt::Display for SignError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("signing failed")
-    }
-}
-
-impl std::error::Error for SignError {}
 
 /// A private key for exactly one JWS algorithm. `Debug` shows the algorithm and the public
 /// key's thumbprint, never the private key.
