@@ -11,6 +11,12 @@
 //! (`\u{a}`), never with whitespace, so a newline, a control character or a space in a path or
 //! a client id can neither split a line nor blur where one field ends: the path is cut at the
 //! query and escaped, and a [`LogLabel`] can only be made through constructors that escape.
+//!
+//! Two formats, chosen once at start ([`set_format`]): text, `TIME METHOD PATH STATUS LATENCY
+//! [label]`, and JSON lines with the same fields (`time`, `method`, `path`, `status`,
+//! `latency_ms`, and `client_id` and `peer` when the label has them; events are `time` and
+//! `event`) for log shippers. The JSON values are the text fields as escaped for the text
+//! line, so both formats show the same characters and neither holds a control character.
 //! Does not own: deciding what is safe to log. Callers pass only method, path, status and
 //! labels that never hold a secret or a token.
 
@@ -19,7 +25,7 @@ use std::io::Write as _;
 use std::net::IpAddr;
 #[cfg(any(test, feature = "test-hooks"))]
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,7 +36,12 @@ use http::{Method, Response};
 /// constructors, which escape what they are given: an id is the peer's to choose (or another
 /// service's to report), so it is never pushed into a line as it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLabel(String);
+pub struct LogLabel {
+    /// The label as the text line shows it; ends with `client_id=ID`.
+    text: String,
+    /// The peer of a refusal, for the JSON line's `peer`.
+    peer: Option<IpAddr>,
+}
 
 impl LogLabel {
     /// `client_id=ID`: the client a request authenticated as, or the client another service
@@ -39,7 +50,10 @@ impl LogLabel {
         let mut label = String::with_capacity("client_id=".len() + client_id.len());
         label.push_str("client_id=");
         push_escaped_id(&mut label, client_id);
-        LogLabel(label)
+        LogLabel {
+            text: label,
+            peer: None,
+        }
     }
 
     /// `peer=ADDR client_id=ID`: a refused client authentication (401, 429), naming where it
@@ -52,12 +66,21 @@ impl LogLabel {
             Some(id) => push_escaped_id(&mut label, id),
             None => label.push_str(NO_ID),
         }
-        LogLabel(label)
+        LogLabel {
+            text: label,
+            peer: Some(peer),
+        }
     }
 
     /// The label as it appears in the line.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The client id as escaped for the line; `None` for a refusal that named none.
+    fn client_id(&self) -> Option<&str> {
+        let (_, id) = self.text.split_once("client_id=")?;
+        (id != NO_ID).then_some(id)
     }
 }
 
@@ -168,9 +191,85 @@ fn emit(line: &str) {
     }
 }
 
+/// How lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `TIME METHOD PATH STATUS LATENCY [label]`, and events as `TIME message`.
+    #[default]
+    Text,
+    /// One JSON object per line, the same fields by name.
+    Json,
+}
+
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the format of every line from now on (at start-up, before serving).
+pub fn set_format(format: LogFormat) {
+    FORMAT.store(format as u8, Ordering::Relaxed);
+}
+
+fn is_json() -> bool {
+    FORMAT.load(Ordering::Relaxed) == LogFormat::Json as u8
+}
+
+/// Appends `text` as a JSON string: quotes, backslashes and any control character escaped.
+fn push_json_string(line: &mut String, text: &str) {
+    line.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => line.push_str("\\\""),
+            '\\' => line.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(line, "\\u{:04x}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+    line.push('"');
+}
+
+/// The JSON line of one answered request.
+fn json_request_line(
+    line: &mut String,
+    method: &Method,
+    path: &str,
+    status: u16,
+    latency: Duration,
+    label: Option<&LogLabel>,
+) {
+    line.push_str("{\"time\":\"");
+    push_timestamp(line, SystemTime::now());
+    line.push_str("\",\"method\":");
+    push_json_string(line, method.as_str());
+    line.push_str(",\"path\":");
+    push_json_string(line, &EscapedPath(path).to_string());
+    let micros = latency.as_micros();
+    let _ = write!(
+        line,
+        ",\"status\":{status},\"latency_ms\":{}.{:03}",
+        micros / 1000,
+        micros % 1000
+    );
+    if let Some(id) = label.and_then(LogLabel::client_id) {
+        line.push_str(",\"client_id\":");
+        push_json_string(line, id);
+    }
+    if let Some(peer) = label.and_then(|label| label.peer) {
+        let _ = write!(line, ",\"peer\":\"{peer}\"");
+    }
+    line.push_str("}\n");
+}
+
 /// Logs one answered request.
 pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: Duration) {
     let mut line = String::with_capacity(128);
+    if is_json() {
+        let label = response.extensions().get::<LogLabel>();
+        let status = response.status().as_u16();
+        json_request_line(&mut line, method, path, status, latency, label);
+        emit(&line);
+        return;
+    }
     push_timestamp(&mut line, SystemTime::now());
     let _ = write!(
         line,
@@ -192,6 +291,15 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
 /// Logs a service event (start-up, accept errors, shutdown). The message must hold no secret.
 pub fn event(message: fmt::Arguments<'_>) {
     let mut line = String::with_capacity(96);
+    if is_json() {
+        line.push_str("{\"time\":\"");
+        push_timestamp(&mut line, SystemTime::now());
+        line.push_str("\",\"event\":");
+        push_json_string(&mut line, &message.to_string());
+        line.push_str("}\n");
+        emit(&line);
+        return;
+    }
     push_timestamp(&mut line, SystemTime::now());
     line.push(' ');
     // Messages may quote a peer's words: one event is one line, whatever they hold.
@@ -322,6 +430,31 @@ mod tests {
         );
         let long = LogLabel::client(&"x".repeat(500));
         assert_eq!(long.as_str(), format!("client_id={}(cut)", "x".repeat(100)));
+    }
+
+    #[test]
+    fn json_lines_carry_the_text_fields_escaped_and_parse_as_json() {
+        let mut line = String::new();
+        let label = LogLabel::refused(Some("a\"b\n"), IpAddr::from([10, 0, 0, 1]));
+        let latency = Duration::from_micros(1234);
+        json_request_line(&mut line, &Method::POST, "/x\ny", 401, latency, Some(&label));
+        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'), "{line}");
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(value["method"], "POST");
+        assert_eq!(value["path"], "/x\\u{a}y");
+        assert_eq!(value["status"], 401);
+        assert_eq!(value["latency_ms"], 1.234);
+        assert_eq!(value["client_id"], "a\\u{22}b\\u{a}");
+        assert_eq!(value["peer"], "10.0.0.1");
+        assert!(value["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        let mut line = String::new();
+        let none = LogLabel::refused(None, IpAddr::from([10, 0, 0, 1]));
+        json_request_line(&mut line, &Method::GET, "/", 200, latency, Some(&none));
+        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+        assert!(value.get("client_id").is_none(), "{line}");
+        let mut quoted = String::new();
+        push_json_string(&mut quoted, "q\"\\\u{7}é");
+        assert_eq!(quoted, "\"q\\\"\\\\\\u0007é\"");
     }
 
     #[test]
