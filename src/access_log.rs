@@ -437,8 +437,18 @@ mod tests {
         let mut line = String::new();
         let label = LogLabel::refused(Some("a\"b\n"), IpAddr::from([10, 0, 0, 1]));
         let latency = Duration::from_micros(1234);
-        json_request_line(&mut line, &Method::POST, "/x\ny", 401, latency, Some(&label));
-        assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'), "{line}");
+        json_request_line(
+            &mut line,
+            &Method::POST,
+            "/x\ny",
+            401,
+            latency,
+            Some(&label),
+        );
+        assert!(
+            line.ends_with('\n') && !line[..line.len() - 1].contains('\n'),
+            "{line}"
+        );
         let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
         assert_eq!(value["method"], "POST");
         assert_eq!(value["path"], "/x\\u{a}y");

@@ -66,8 +66,8 @@ use gate::{random_fraction, Failed, Gate};
 use token_request::{says_invalid_token, with_bearer};
 
 pub use errors::{CallError, TokenError};
-pub use layer::{BearerLayer, WithToken, WithTokenError, WithTokenFuture};
 pub use gate::{FIRST_GATE, MAX_GATE, MAX_RETRY_AFTER};
+pub use layer::{BearerLayer, WithToken, WithTokenError, WithTokenFuture};
 
 /// Longest wait between two token requests within one call (to a server that does not answer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);

@@ -313,12 +313,27 @@ mod tests {
         out.family("t_seconds", Kind::Histogram, "test");
         out.histogram("t_seconds", &[("route", "/a")], &histogram);
         let text = out.finish();
-        assert!(text.contains("t_seconds_bucket{route=\"/a\",le=\"0.00005\"} 1\n"), "{text}");
-        assert!(text.contains("t_seconds_bucket{route=\"/a\",le=\"0.0001\"} 2\n"), "{text}");
-        assert!(text.contains("t_seconds_bucket{route=\"/a\",le=\"5\"} 2\n"), "{text}");
-        assert!(text.contains("t_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"), "{text}");
+        assert!(
+            text.contains("t_seconds_bucket{route=\"/a\",le=\"0.00005\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t_seconds_bucket{route=\"/a\",le=\"0.0001\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t_seconds_bucket{route=\"/a\",le=\"5\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("t_seconds_bucket{route=\"/a\",le=\"+Inf\"} 3\n"),
+            "{text}"
+        );
         assert!(text.contains("t_seconds_count{route=\"/a\"} 3\n"), "{text}");
-        assert!(text.contains("t_seconds_sum{route=\"/a\"} 6.000101\n"), "{text}");
+        assert!(
+            text.contains("t_seconds_sum{route=\"/a\"} 6.000101\n"),
+            "{text}"
+        );
     }
 
     #[test]

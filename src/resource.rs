@@ -73,9 +73,9 @@ use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
 use cache::{Cache, CacheEntry};
+use flight::{run_introspection, InFlightEntry};
 use jwks::JwksCache;
 use jwt::JwtValidator;
-use flight::{run_introspection, InFlightEntry};
 use slots::{AddressKey, Slots};
 
 pub use bearer::parse_bearer;

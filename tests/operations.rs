@@ -58,17 +58,29 @@ fn tls_args(command: &mut Command) -> &mut Command {
 /// The authorization server with a metrics listener.
 fn auth_server(clients: &Path, extra: &[&str]) -> Service {
     let mut command = Command::new(OAUTH_SERVER);
-    command.args(["serve", "--listen", "127.0.0.1:0", "--clients"]).arg(clients);
-    tls_args(&mut command).args(["--metrics-listen", "127.0.0.1:0"]).args(extra);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--clients"])
+        .arg(clients);
+    tls_args(&mut command)
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(extra);
     Service::start(command)
 }
 
 /// client1 or client2 against `auth`, with a metrics listener.
 fn service(program: &str, auth: &Service, secret: Option<&str>, extra: &[&str]) -> Service {
     let mut command = Command::new(program);
-    command.args(["--listen", "127.0.0.1:0", "--auth-server", &auth.base, "--ca"]);
+    command.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--auth-server",
+        &auth.base,
+        "--ca",
+    ]);
     command.arg(certs().ca());
-    tls_args(&mut command).args(["--metrics-listen", "127.0.0.1:0"]).args(extra);
+    tls_args(&mut command)
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(extra);
     if let Some(secret) = secret {
         command.env("OAUTH_CLIENT_SECRET", secret);
     }
@@ -91,7 +103,11 @@ async fn token(base: &str, id: &str, secret: &str) -> String {
 
 fn assert_families(scrape: &Scrape, families: &[&str], who: &str) {
     for family in families {
-        assert!(scrape.has_family(family), "{who} has no {family}:\n{}", scrape.text);
+        assert!(
+            scrape.has_family(family),
+            "{who} has no {family}:\n{}",
+            scrape.text
+        );
     }
 }
 
@@ -117,7 +133,13 @@ async fn every_family_is_there_from_the_first_scrape_on_every_service() {
     for family in AUTH {
         assert_eq!(auth_scrape.get(family, &[]), 0.0, "{family}");
     }
-    assert_eq!(auth_scrape.get("tollgate_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
+    assert_eq!(
+        auth_scrape.get(
+            "tollgate_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
 
     let client1 = service(CLIENT1, &auth, Some(&secrets["rs"]), &["--client-id", "rs"]);
     let first = scrape(metrics_of(&client1).await).await;
@@ -148,13 +170,23 @@ async fn every_family_is_there_from_the_first_scrape_on_every_service() {
     // JWT validation: the same families, the key set's fetches included.
     let keys = temp_dir("first-scrape-keys").join("keys");
     let generated = run(
-        Command::new(OAUTH_SERVER).args(["gen-signing-key", "--keys"]).arg(&keys),
+        Command::new(OAUTH_SERVER)
+            .args(["gen-signing-key", "--keys"])
+            .arg(&keys),
         Duration::from_secs(10),
     );
     assert!(generated.status.success(), "{generated:?}");
     let keys_arg = keys.to_str().unwrap();
-    let jwt_auth = auth_server(&file, &["--token-format", "jwt", "--signing-keys", keys_arg]);
-    let args = ["--validation", "jwt", "--audience", "https://localhost:5004"];
+    let jwt_auth = auth_server(
+        &file,
+        &["--token-format", "jwt", "--signing-keys", keys_arg],
+    );
+    let args = [
+        "--validation",
+        "jwt",
+        "--audience",
+        "https://localhost:5004",
+    ];
     let jwt_client1 = service(CLIENT1, &jwt_auth, None, &args);
     let first = scrape(metrics_of(&jwt_client1).await).await;
     assert_families(&first, &COMMON, "client1 --validation jwt");
@@ -181,10 +213,19 @@ async fn counters_move_by_exactly_the_requests_made() {
         tokens.push(token(&auth.base, "svc", &secrets["svc"]).await);
     }
     let after = scrape(auth_metrics).await;
-    assert_eq!(moved(&after, &auth_before, "tollgate_tokens_issued_total", &[]), 3.0);
-    assert_eq!(moved(&after, &auth_before, "tollgate_live_tokens", &[]), 3.0);
+    assert_eq!(
+        moved(&after, &auth_before, "tollgate_tokens_issued_total", &[]),
+        3.0
+    );
+    assert_eq!(
+        moved(&after, &auth_before, "tollgate_live_tokens", &[]),
+        3.0
+    );
     let token_200 = [("route", "/oauth/token"), ("status", "200")];
-    assert_eq!(moved(&after, &auth_before, "tollgate_requests_total", &token_200), 3.0);
+    assert_eq!(
+        moved(&after, &auth_before, "tollgate_requests_total", &token_200),
+        3.0
+    );
     let token_route = [("route", "/oauth/token")];
     let count = "tollgate_request_duration_seconds_count";
     assert_eq!(moved(&after, &auth_before, count, &token_route), 3.0);
@@ -200,10 +241,16 @@ async fn counters_move_by_exactly_the_requests_made() {
     let after = scrape(client1_metrics).await;
     let active = [("outcome", "active")];
     let introspections = "tollgate_introspections_total";
-    assert_eq!(moved(&after, &resource_before, introspections, &active), 1.0);
+    assert_eq!(
+        moved(&after, &resource_before, introspections, &active),
+        1.0
+    );
     for outcome in ["inactive", "error"] {
         let labels = [("outcome", outcome)];
-        assert_eq!(moved(&after, &resource_before, introspections, &labels), 0.0);
+        assert_eq!(
+            moved(&after, &resource_before, introspections, &labels),
+            0.0
+        );
     }
     let hits = "tollgate_token_cache_hits_total";
     assert_eq!(moved(&after, &resource_before, hits, &[]), 2.0);
@@ -227,13 +274,21 @@ async fn counters_move_by_exactly_the_requests_made() {
     let after = scrape(auth_metrics).await;
     let failures = "tollgate_client_auth_failures_total";
     assert_eq!(moved(&after, &auth_before, failures, &[]), 7.0);
-    assert_eq!(moved(&after, &auth_before, "tollgate_throttled_total", &[]), 1.0);
+    assert_eq!(
+        moved(&after, &auth_before, "tollgate_throttled_total", &[]),
+        1.0
+    );
     let throttled = [("route", "/oauth/token"), ("status", "429")];
     assert_eq!(moved(&after, &auth_before, requests, &throttled), 1.0);
 
     // client2: one call is one token fetch, and a second call reuses the token.
     let secret = Some(secrets["c2"].as_str());
-    let client2 = service(CLIENT2, &auth, secret, &["--client-id", "c2", "--resource", &url]);
+    let client2 = service(
+        CLIENT2,
+        &auth,
+        secret,
+        &["--client-id", "c2", "--resource", &url],
+    );
     let client2_metrics = metrics_of(&client2).await;
     for _ in 0..2 {
         let call = h.get(&format!("{}/call", client2.base)).await;
@@ -243,7 +298,10 @@ async fn counters_move_by_exactly_the_requests_made() {
     let fetches = "tollgate_token_fetches_total";
     assert_eq!(after.get(fetches, &[("outcome", "ok")]), 1.0);
     assert_eq!(after.get(fetches, &[("outcome", "error")]), 0.0);
-    assert_eq!(after.get(requests, &[("route", "/call"), ("status", "200")]), 2.0);
+    assert_eq!(
+        after.get(requests, &[("route", "/call"), ("status", "200")]),
+        2.0
+    );
 }
 
 #[tokio::test]
@@ -258,7 +316,11 @@ async fn no_label_holds_a_path_a_client_id_a_secret_or_a_token() {
     }
     let odd = basic_raw(b"caller-chosen-id:whatever");
     let reply = h
-        .post_form(&auth.url("/oauth/token"), "grant_type=client_credentials", Some(&odd))
+        .post_form(
+            &auth.url("/oauth/token"),
+            "grant_type=client_credentials",
+            Some(&odd),
+        )
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let scrape = scrape(auth_metrics).await;
@@ -273,16 +335,36 @@ async fn no_label_holds_a_path_a_client_id_a_secret_or_a_token() {
         "other",
     ];
     let routes = scrape.values_of("tollgate_requests_total", "route");
-    assert!(routes.iter().all(|r| known.contains(&r.as_str())), "{routes:?}");
+    assert!(
+        routes.iter().all(|r| known.contains(&r.as_str())),
+        "{routes:?}"
+    );
     assert_eq!(
-        scrape.get("tollgate_requests_total", &[("route", "other"), ("status", "404")]),
+        scrape.get(
+            "tollgate_requests_total",
+            &[("route", "other"), ("status", "404")]
+        ),
         3.0
     );
     for status in scrape.values_of("tollgate_requests_total", "status") {
-        assert!(status.len() == 3 && status.parse::<u16>().is_ok(), "{status}");
+        assert!(
+            status.len() == 3 && status.parse::<u16>().is_ok(),
+            "{status}"
+        );
     }
-    for chosen in ["made-up", "extra", "svc", "caller-chosen-id", &secrets["svc"], &token] {
-        assert!(!scrape.text.contains(chosen), "{chosen:?} in:\n{}", scrape.text);
+    for chosen in [
+        "made-up",
+        "extra",
+        "svc",
+        "caller-chosen-id",
+        &secrets["svc"],
+        &token,
+    ] {
+        assert!(
+            !scrape.text.contains(chosen),
+            "{chosen:?} in:\n{}",
+            scrape.text
+        );
     }
 }
 
@@ -291,7 +373,12 @@ async fn the_metrics_listener_answers_get_metrics_and_404_to_anything_else() {
     let (file, _) = clients("listener");
     let auth = auth_server(&file, &[]);
     let addr = metrics_of(&auth).await;
-    for (method, path) in [("GET", "/"), ("GET", "/metrics/x"), ("POST", "/metrics"), ("GET", "/healthz")] {
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/metrics/x"),
+        ("POST", "/metrics"),
+        ("GET", "/healthz"),
+    ] {
         let (status, head, _) = plain_http(addr, method, path).await;
         assert_eq!(status, 404, "{method} {path}: {head}");
     }
@@ -339,42 +426,74 @@ async fn json_log_lines_have_the_fields_of_the_text_lines_escaped_and_no_secret(
     let tricky = basic("a\nb\"c", "wrong-secret-value");
     let url = auth.url("/oauth/token");
     let body = "grant_type=client_credentials";
-    assert_eq!(h.post_form(&url, body, Some(&tricky)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.post_form(&url, body, Some(&tricky)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let client1 = {
         let mut command = Command::new(CLIENT1);
-        command.args(["--listen", "127.0.0.1:0", "--auth-server", &auth.base, "--ca"]);
-        command.arg(certs().ca()).args(["--client-id", "rs", "--log-format", "json"]);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-server",
+            &auth.base,
+            "--ca",
+        ]);
+        command
+            .arg(certs().ca())
+            .args(["--client-id", "rs", "--log-format", "json"]);
         tls_args(&mut command).env("OAUTH_CLIENT_SECRET", &secrets["rs"]);
         Service::start(command)
     };
     let resource = format!("{}/api/resource", client1.base);
     assert_eq!(h.get_bearer(&resource, &token).await.status, StatusCode::OK);
 
-    let log = auth.wait_for_log("\"status\":401", 1, Duration::from_secs(5)).await;
+    let log = auth
+        .wait_for_log("\"status\":401", 1, Duration::from_secs(5))
+        .await;
     let lines = json_lines(&log);
-    assert!(lines.iter().any(|l| l["event"].as_str().is_some_and(|e| e.contains("listening on"))));
+    assert!(lines.iter().any(|l| l["event"]
+        .as_str()
+        .is_some_and(|e| e.contains("listening on"))));
     let issued = lines
         .iter()
         .find(|l| l["path"] == "/oauth/token" && l["status"] == 200)
         .expect("the token request's line");
     assert_eq!(issued["method"], "POST");
     assert_eq!(issued["client_id"], "svc");
-    assert!(issued["latency_ms"].is_number() && issued["time"].is_string(), "{issued}");
+    assert!(
+        issued["latency_ms"].is_number() && issued["time"].is_string(),
+        "{issued}"
+    );
     assert!(issued.get("peer").is_none(), "{issued}");
-    let refused = lines.iter().find(|l| l["status"] == 401).expect("the 401's line");
+    let refused = lines
+        .iter()
+        .find(|l| l["status"] == 401)
+        .expect("the 401's line");
     assert_eq!(refused["peer"], "127.0.0.1");
-    assert_eq!(refused["client_id"], "a\\u{a}b\\u{22}c", "escaped as in the text line");
+    assert_eq!(
+        refused["client_id"], "a\\u{a}b\\u{22}c",
+        "escaped as in the text line"
+    );
     for secret in [&secrets["svc"], &token, &"wrong-secret-value".to_owned()] {
-        assert!(!log.contains(secret.as_str()), "a secret or token in the log");
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret or token in the log"
+        );
     }
 
-    let log = client1.wait_for_log("/api/resource", 1, Duration::from_secs(5)).await;
+    let log = client1
+        .wait_for_log("/api/resource", 1, Duration::from_secs(5))
+        .await;
     let lines = json_lines(&log);
     let served = lines
         .iter()
         .find(|l| l["path"] == "/api/resource")
         .expect("the resource request's line");
-    assert_eq!((served["status"].as_u64(), served["client_id"].as_str()), (Some(200), Some("svc")));
+    assert_eq!(
+        (served["status"].as_u64(), served["client_id"].as_str()),
+        (Some(200), Some("svc"))
+    );
     assert!(!log.contains(&token));
 }
 
@@ -383,8 +502,13 @@ async fn text_log_lines_stay_the_default() {
     let (file, secrets) = clients("text-log");
     let auth = auth_server(&file, &[]);
     token(&auth.base, "svc", &secrets["svc"]).await;
-    let log = auth.wait_for_log("POST /oauth/token 200 ", 1, Duration::from_secs(5)).await;
-    let line = log.lines().find(|l| l.contains("POST /oauth/token 200 ")).unwrap();
+    let log = auth
+        .wait_for_log("POST /oauth/token 200 ", 1, Duration::from_secs(5))
+        .await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("POST /oauth/token 200 "))
+        .unwrap();
     assert!(line.ends_with("ms client_id=svc"), "{line}");
     assert!(!log.contains('{'), "no JSON in a text log: {log}");
 }

@@ -21,7 +21,9 @@ const WITHIN: Duration = Duration::from_secs(1);
 
 fn start_auth(clients: &Path, cert: &Path, key: &Path) -> Service {
     let mut command = Command::new(OAUTH_SERVER);
-    command.args(["serve", "--listen", "127.0.0.1:0", "--clients"]).arg(clients);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--clients"])
+        .arg(clients);
     command.arg("--cert").arg(cert).arg("--key").arg(key);
     Service::start(command)
 }
@@ -42,7 +44,10 @@ async fn hangup_until(service: &Service, needle: &str, count: usize) {
 }
 
 async fn token_status(service: &Service, id: &str, secret: &str) -> StatusCode {
-    http(Proto::H1).token_basic(&service.base, id, secret, "").await.status
+    http(Proto::H1)
+        .token_basic(&service.base, id, secret, "")
+        .await
+        .status
 }
 
 /// The clients file without the entry of `id`.
@@ -67,15 +72,25 @@ async fn sighup_applies_added_removed_and_rekeyed_clients_and_issued_tokens_stay
 
     // Added: refused until the signal, served after it.
     let late = add_client_cli(&file, "late", &["--scope", "read"]);
-    assert_eq!(token_status(&server, "late", &late).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token_status(&server, "late", &late).await,
+        StatusCode::UNAUTHORIZED
+    );
     hangup_until(&server, "SIGHUP: 3 client(s) loaded from", 1).await;
     assert_eq!(token_status(&server, "late", &late).await, StatusCode::OK);
-    assert_eq!(h1_get_status(&mut connection, "/healthz").await, 200, "kept alive");
+    assert_eq!(
+        h1_get_status(&mut connection, "/healthz").await,
+        200,
+        "kept alive"
+    );
 
     // Removed: refused; the token it was issued stays active until it expires.
     remove_client(&file, "svc");
     hangup_until(&server, "SIGHUP: 2 client(s) loaded from", 1).await;
-    assert_eq!(token_status(&server, "svc", &svc).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token_status(&server, "svc", &svc).await,
+        StatusCode::UNAUTHORIZED
+    );
     let introspection = h
         .post_form(
             &server.url("/oauth/introspect"),
@@ -83,14 +98,26 @@ async fn sighup_applies_added_removed_and_rekeyed_clients_and_issued_tokens_stay
             Some(&support::basic("rs", &rs)),
         )
         .await;
-    assert_eq!(introspection.json()["active"], true, "{}", introspection.text());
+    assert_eq!(
+        introspection.json()["active"],
+        true,
+        "{}",
+        introspection.text()
+    );
 
     // Re-added with a new secret: only the new one works.
     let renewed = add_client_cli(&file, "svc", &["--scope", "read"]);
     hangup_until(&server, "SIGHUP: 3 client(s) loaded from", 2).await;
     assert_eq!(token_status(&server, "svc", &renewed).await, StatusCode::OK);
-    assert_eq!(token_status(&server, "svc", &svc).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(h1_get_status(&mut connection, "/healthz").await, 200, "kept alive");
+    assert_eq!(
+        token_status(&server, "svc", &svc).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h1_get_status(&mut connection, "/healthz").await,
+        200,
+        "kept alive"
+    );
 }
 
 #[tokio::test]
@@ -103,8 +130,12 @@ async fn a_clients_file_that_does_not_load_keeps_the_clients_in_use() {
     let mut connection = keep_alive(&server).await;
     let valid_json_bad_entry = r#"{"clients":[{"client_id":"svc","secret_sha256":"zz"}]}"#;
     let breakages: [(&str, &dyn Fn()); 4] = [
-        ("corrupt JSON", &|| std::fs::write(&file, b"{\"clients\": [").unwrap()),
-        ("an invalid entry", &|| std::fs::write(&file, valid_json_bad_entry).unwrap()),
+        ("corrupt JSON", &|| {
+            std::fs::write(&file, b"{\"clients\": [").unwrap()
+        }),
+        ("an invalid entry", &|| {
+            std::fs::write(&file, valid_json_bad_entry).unwrap()
+        }),
         ("an empty file", &|| std::fs::write(&file, b"").unwrap()),
         ("a missing file", &|| std::fs::remove_file(&file).unwrap()),
     ];
@@ -112,11 +143,26 @@ async fn a_clients_file_that_does_not_load_keeps_the_clients_in_use() {
         breakage();
         hangup_until(&server, "SIGHUP: clients kept: ", kept + 1).await;
         let log = server.log();
-        let line = log.lines().filter(|l| l.contains("clients kept")).last().unwrap();
-        assert!(line.contains("clients.json"), "{what}: the line names the file: {line}");
-        assert_eq!(log.matches("clients kept").count(), kept + 1, "one line each: {log}");
-        assert_eq!(token_status(&server, "svc", &svc).await, StatusCode::OK, "{what}");
-        assert_eq!(h1_get_status(&mut connection, "/healthz").await, 200, "{what}");
+        let line = log.lines().rfind(|l| l.contains("clients kept")).unwrap();
+        assert!(
+            line.contains("clients.json"),
+            "{what}: the line names the file: {line}"
+        );
+        assert_eq!(
+            log.matches("clients kept").count(),
+            kept + 1,
+            "one line each: {log}"
+        );
+        assert_eq!(
+            token_status(&server, "svc", &svc).await,
+            StatusCode::OK,
+            "{what}"
+        );
+        assert_eq!(
+            h1_get_status(&mut connection, "/healthz").await,
+            200,
+            "{what}"
+        );
     }
     std::fs::write(&file, good).unwrap();
     hangup_until(&server, "SIGHUP: 1 client(s) loaded from", 1).await;
@@ -148,9 +194,19 @@ async fn check_certificate_reload(service: &Service, cert: &Path, key: &Path) {
     std::fs::copy(second.cert(), cert).unwrap();
     std::fs::copy(second.key(), key).unwrap();
     hangup_until(service, "SIGHUP: TLS certificate reloaded from", 1).await;
-    assert!(served_trusting(service, &second.ca()).await, "the new certificate");
-    assert!(!served_trusting(service, &certs().ca()).await, "not the old one");
-    assert_eq!(h1_get_status(&mut connection, "/healthz").await, 200, "kept alive");
+    assert!(
+        served_trusting(service, &second.ca()).await,
+        "the new certificate"
+    );
+    assert!(
+        !served_trusting(service, &certs().ca()).await,
+        "not the old one"
+    );
+    assert_eq!(
+        h1_get_status(&mut connection, "/healthz").await,
+        200,
+        "kept alive"
+    );
 
     // A key that does not match, a missing key, a file with no certificate: each kept out.
     let breakages: [(&str, &dyn Fn()); 3] = [
@@ -158,13 +214,22 @@ async fn check_certificate_reload(service: &Service, cert: &Path, key: &Path) {
             std::fs::copy(certs().key(), key).unwrap();
         }),
         ("a missing key", &|| std::fs::remove_file(key).unwrap()),
-        ("no certificate", &|| std::fs::write(cert, b"not PEM\n").unwrap()),
+        ("no certificate", &|| {
+            std::fs::write(cert, b"not PEM\n").unwrap()
+        }),
     ];
     for (kept, (what, breakage)) in breakages.iter().enumerate() {
         breakage();
         hangup_until(service, "SIGHUP: TLS certificate kept: ", kept + 1).await;
-        assert!(served_trusting(service, &second.ca()).await, "{what}: the pair in use stays");
-        assert_eq!(h1_get_status(&mut connection, "/healthz").await, 200, "{what}");
+        assert!(
+            served_trusting(service, &second.ca()).await,
+            "{what}: the pair in use stays"
+        );
+        assert_eq!(
+            h1_get_status(&mut connection, "/healthz").await,
+            200,
+            "{what}"
+        );
     }
 }
 
@@ -181,12 +246,27 @@ async fn every_service_presents_a_new_certificate_after_sighup_and_keeps_open_co
     // trust, which does not matter here: they serve either way).
     for (program, secret, extra) in [
         (CLIENT1, &rs, vec!["--client-id", "rs"]),
-        (CLIENT2, &c2, vec!["--client-id", "c2", "--resource", "https://localhost:1/x"]),
+        (
+            CLIENT2,
+            &c2,
+            vec!["--client-id", "c2", "--resource", "https://localhost:1/x"],
+        ),
     ] {
         let (cert, key) = own_copy("tls-service");
         let mut command = Command::new(program);
-        command.args(["--listen", "127.0.0.1:0", "--auth-server", &auth.base, "--ca"]);
-        command.arg(certs().ca()).arg("--cert").arg(&cert).arg("--key").arg(&key);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--auth-server",
+            &auth.base,
+            "--ca",
+        ]);
+        command
+            .arg(certs().ca())
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key);
         command.args(extra).env("OAUTH_CLIENT_SECRET", secret);
         let service = Service::start(command);
         check_certificate_reload(&service, &cert, &key).await;

@@ -90,8 +90,9 @@ fn answer<B>(req: &Request<B>, source: &dyn Source) -> Response<Body> {
     let mut out = Exposition::new();
     source.write_metrics(&mut out);
     let mut response = Response::new(Body::new(Bytes::from(out.finish())));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
+    );
     response
 }

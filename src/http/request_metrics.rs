@@ -108,7 +108,11 @@ impl ServerMetrics {
     /// from the first scrape, so every family has samples before any request.
     pub fn write(&self, out: &mut Exposition) {
         let requests = "tollgate_requests_total";
-        out.family(requests, Kind::Counter, "Requests answered, by route and status.");
+        out.family(
+            requests,
+            Kind::Counter,
+            "Requests answered, by route and status.",
+        );
         let mut code = String::with_capacity(3);
         for route in self.routes.iter() {
             let named = &*route.route != OTHER_ROUTE;
@@ -120,11 +124,19 @@ impl ServerMetrics {
                 }
                 code.clear();
                 code.push_str(&status.to_string());
-                out.sample(requests, &[("route", &route.route), ("status", &code)], count);
+                out.sample(
+                    requests,
+                    &[("route", &route.route), ("status", &code)],
+                    count,
+                );
             }
         }
         let duration = "tollgate_request_duration_seconds";
-        out.family(duration, Kind::Histogram, "Time from request head to answer, by route.");
+        out.family(
+            duration,
+            Kind::Histogram,
+            "Time from request head to answer, by route.",
+        );
         for route in self.routes.iter() {
             out.histogram(duration, &[("route", &route.route)], &route.duration);
         }
@@ -157,7 +169,11 @@ mod tests {
         let metrics = ServerMetrics::new(["/a", "/b"]);
         metrics.observe("/a", StatusCode::OK, Duration::from_micros(10));
         metrics.observe("/made-up", StatusCode::NOT_FOUND, Duration::from_micros(10));
-        metrics.observe("/made-up-2", StatusCode::NOT_FOUND, Duration::from_micros(10));
+        metrics.observe(
+            "/made-up-2",
+            StatusCode::NOT_FOUND,
+            Duration::from_micros(10),
+        );
         assert_eq!(metrics.requests("/a", StatusCode::OK), 1);
         assert_eq!(metrics.requests("/zzz", StatusCode::NOT_FOUND), 2);
         let mut out = Exposition::new();

@@ -54,7 +54,6 @@ impl Drop for InFlightEntry {
     }
 }
 
-
 /// One introspection, in a task of its own (see the module doc): bounded by
 /// [`INTROSPECTION_BUDGET`], cached and handed to every waiting request, or cancelled as soon
 /// as no request waits for it. `_slot` is its place, held until the task ends.

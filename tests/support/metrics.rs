@@ -10,20 +10,23 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A series' labels, sorted by name.
+pub type Labels = Vec<(String, String)>;
+
 /// One parsed scrape.
 #[derive(Debug, Default)]
 pub struct Scrape {
     /// Family name to its type.
     pub types: HashMap<String, String>,
     /// Every series: sample name and sorted labels, to its value.
-    pub samples: BTreeMap<(String, Vec<(String, String)>), f64>,
+    pub samples: BTreeMap<(String, Labels), f64>,
     pub text: String,
 }
 
 impl Scrape {
     /// The value of the sample `name` with exactly `labels` (in any order).
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let mut labels: Vec<(String, String)> = labels
+        let mut labels: Labels = labels
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
@@ -65,7 +68,10 @@ impl Scrape {
 fn family_of<'a>(sample: &'a str, types: &HashMap<String, String>) -> &'a str {
     for suffix in ["_bucket", "_sum", "_count"] {
         if let Some(base) = sample.strip_suffix(suffix) {
-            if types.get(base).is_some_and(|t| t == "histogram" || t == "summary") {
+            if types
+                .get(base)
+                .is_some_and(|t| t == "histogram" || t == "summary")
+            {
                 return base;
             }
         }
@@ -99,7 +105,7 @@ fn parse_value(text: &str) -> Result<f64, String> {
 }
 
 /// `{a="x",b="y"}` → labels, and the rest of the line.
-fn parse_labels(rest: &str) -> Result<(Vec<(String, String)>, &str), String> {
+fn parse_labels(rest: &str) -> Result<(Labels, &str), String> {
     let Some(mut rest) = rest.strip_prefix('{') else {
         return Ok((Vec::new(), rest));
     };
@@ -113,7 +119,9 @@ fn parse_labels(rest: &str) -> Result<(Vec<(String, String)>, &str), String> {
         if !valid_label_name(name) {
             return Err(format!("bad label name {name:?}"));
         }
-        rest = rest[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+        rest = rest[eq + 1..]
+            .strip_prefix('"')
+            .ok_or("label value not quoted")?;
         let mut value = String::new();
         let mut chars = rest.char_indices();
         let end = loop {
@@ -179,7 +187,11 @@ pub fn parse(text: &str) -> Result<Scrape, String> {
                     if !known.contains(&rest) {
                         return Err(fail("unknown type".into()));
                     }
-                    if scrape.types.insert(name.to_owned(), rest.to_owned()).is_some() {
+                    if scrape
+                        .types
+                        .insert(name.to_owned(), rest.to_owned())
+                        .is_some()
+                    {
                         return Err(fail("TYPE twice".into()));
                     }
                 }
@@ -190,14 +202,17 @@ pub fn parse(text: &str) -> Result<Scrape, String> {
         if line.is_empty() || line.starts_with('#') {
             return Err(fail("an empty line or a bare comment".into()));
         }
-        let name_end = line.find(['{', ' ']).ok_or_else(|| fail("no value".into()))?;
+        let name_end = line
+            .find(['{', ' '])
+            .ok_or_else(|| fail("no value".into()))?;
         let name = &line[..name_end];
         if !valid_metric_name(name) {
             return Err(fail("bad metric name".into()));
         }
         let (mut labels, rest) = parse_labels(&line[name_end..]).map_err(fail)?;
         let mut fields = rest.split(' ').filter(|f| !f.is_empty());
-        let value = parse_value(fields.next().ok_or_else(|| fail("no value".into()))?).map_err(fail)?;
+        let value =
+            parse_value(fields.next().ok_or_else(|| fail("no value".into()))?).map_err(fail)?;
         if let Some(timestamp) = fields.next() {
             timestamp
                 .parse::<i64>()
@@ -233,7 +248,7 @@ fn check_histograms(scrape: &Scrape) -> Result<(), String> {
         }
         let bucket = format!("{family}_bucket");
         // Series by their labels without `le`.
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        let mut series: BTreeMap<Labels, Vec<(f64, f64)>> = BTreeMap::new();
         for ((name, labels), value) in &scrape.samples {
             if *name != bucket {
                 continue;
@@ -255,13 +270,18 @@ fn check_histograms(scrape: &Scrape) -> Result<(), String> {
             if last.0 != f64::INFINITY {
                 return Err(format!("{family}{labels:?}: no +Inf bucket"));
             }
-            let labels: Vec<(&str, &str)> =
-                labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let count = scrape
                 .value(&format!("{family}_count"), &labels)
                 .ok_or_else(|| format!("{family}{labels:?}: no _count"))?;
             if count != last.1 {
-                return Err(format!("{family}{labels:?}: _count {count} is not +Inf {}", last.1));
+                return Err(format!(
+                    "{family}{labels:?}: _count {count} is not +Inf {}",
+                    last.1
+                ));
             }
             if scrape.value(&format!("{family}_sum"), &labels).is_none() {
                 return Err(format!("{family}{labels:?}: no _sum"));

@@ -31,8 +31,10 @@ pub struct OperationsFlags {
 
 impl OperationsFlags {
     pub fn take(flags: &mut Flags) -> Result<OperationsFlags, UsageError> {
-        let metrics_listen =
-            flags.parsed("--metrics-listen", "a socket address such as 127.0.0.1:9103")?;
+        let metrics_listen = flags.parsed(
+            "--metrics-listen",
+            "a socket address such as 127.0.0.1:9103",
+        )?;
         let log_format = match flags.value("--log-format")?.as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
