@@ -202,7 +202,11 @@ impl Exposition {
 
     /// Starts a family: its `# HELP` and `# TYPE` lines. Its samples follow.
     pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {}", EscapedHelp(help));
+        let help = Escaped {
+            text: help,
+            quoted: false,
+        };
+        let _ = writeln!(self.text, "# HELP {name} {help}");
         let _ = writeln!(self.text, "# TYPE {name} {}", kind.name());
     }
 
@@ -255,7 +259,11 @@ impl Exposition {
             if i > 0 {
                 self.text.push(',');
             }
-            let _ = write!(self.text, "{name}=\"{}\"", EscapedLabel(value));
+            let value = Escaped {
+                text: value,
+                quoted: true,
+            };
+            let _ = write!(self.text, "{name}=\"{value}\"");
         }
         self.text.push('}');
     }
@@ -266,32 +274,20 @@ impl Exposition {
     }
 }
 
-/// A label value as the format wants it: backslash, double quote and newline escaped.
-struct EscapedLabel<'a>(&'a str);
-
-impl Display for EscapedLabel<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
-            match c {
-                '\\' => f.write_str("\\\\")?,
-                '"' => f.write_str("\\\"")?,
-                '\n' => f.write_str("\\n")?,
-                c => f.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
+/// Text as the format wants it: backslash and newline escaped, and in a label value
+/// (`quoted`) the double quote too.
+struct Escaped<'a> {
+    text: &'a str,
+    quoted: bool,
 }
 
-/// Help text: backslash and newline escaped.
-struct EscapedHelp<'a>(&'a str);
-
-impl Display for EscapedHelp<'_> {
+impl Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
+        for c in self.text.chars() {
             match c {
                 '\\' => f.write_str("\\\\")?,
                 '\n' => f.write_str("\\n")?,
+                '"' if self.quoted => f.write_str("\\\"")?,
                 c => f.write_char(c)?,
             }
         }

@@ -18,7 +18,6 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::Body;
@@ -37,32 +36,28 @@ pub async fn serve_metrics(
     source: Arc<dyn Source>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_SCRAPERS));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
+        if connections.len() >= MAX_SCRAPERS {
+            // Full: the next scraper waits in the backlog until one of these ends.
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = connections.join_next() => continue,
+            }
+        }
+        let accepted = tokio::select! {
             _ = &mut shutdown => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
+            accepted = listener.accept() => accepted,
         };
-        let tcp = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(_) => {
-                    // EMFILE and the like: the scraper retries; never spin.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
+        let Ok((tcp, _)) = accepted else {
+            // EMFILE and the like: the scraper retries; never spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
         };
         let source = source.clone();
         connections.spawn(async move {
-            let _permit = permit;
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let response = answer(&req, &*source);
                 async move { Ok::<_, Infallible>(response) }
