@@ -16,7 +16,8 @@
 //! [label]`, and JSON lines with the same fields (`time`, `method`, `path`, `status`,
 //! `latency_ms`, and `client_id` and `peer` when the label has them; events are `time` and
 //! `event`) for log shippers. The JSON values are the text fields as escaped for the text
-//! line, so both formats show the same characters and neither holds a control character.
+//! line, so both formats show the same characters and neither holds a control character
+//! (written by `json`).
 //! Does not own: deciding what is safe to log. Callers pass only method, path, status and
 //! labels that never hold a secret or a token.
 
@@ -30,6 +31,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Method, Response};
+
+mod json;
 
 /// A short label a handler attaches to a response (as an extension) for its log line, such as
 /// the authenticated client id. It must never hold a secret or a token. Made only by its
@@ -212,61 +215,13 @@ fn is_json() -> bool {
     FORMAT.load(Ordering::Relaxed) == LogFormat::Json as u8
 }
 
-/// Appends `text` as a JSON string: quotes, backslashes and any control character escaped.
-fn push_json_string(line: &mut String, text: &str) {
-    line.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => line.push_str("\\\""),
-            '\\' => line.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(line, "\\u{:04x}", c as u32);
-            }
-            c => line.push(c),
-        }
-    }
-    line.push('"');
-}
-
-/// The JSON line of one answered request.
-fn json_request_line(
-    line: &mut String,
-    method: &Method,
-    path: &str,
-    status: u16,
-    latency: Duration,
-    label: Option<&LogLabel>,
-) {
-    line.push_str("{\"time\":\"");
-    push_timestamp(line, SystemTime::now());
-    line.push_str("\",\"method\":");
-    push_json_string(line, method.as_str());
-    line.push_str(",\"path\":");
-    push_json_string(line, &EscapedPath(path).to_string());
-    let micros = latency.as_micros();
-    let _ = write!(
-        line,
-        ",\"status\":{status},\"latency_ms\":{}.{:03}",
-        micros / 1000,
-        micros % 1000
-    );
-    if let Some(id) = label.and_then(LogLabel::client_id) {
-        line.push_str(",\"client_id\":");
-        push_json_string(line, id);
-    }
-    if let Some(peer) = label.and_then(|label| label.peer) {
-        let _ = write!(line, ",\"peer\":\"{peer}\"");
-    }
-    line.push_str("}\n");
-}
-
 /// Logs one answered request.
 pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: Duration) {
     let mut line = String::with_capacity(128);
     if is_json() {
         let label = response.extensions().get::<LogLabel>();
         let status = response.status().as_u16();
-        json_request_line(&mut line, method, path, status, latency, label);
+        json::request_line(&mut line, method, path, status, latency, label);
         emit(&line);
         return;
     }
@@ -292,11 +247,7 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
 pub fn event(message: fmt::Arguments<'_>) {
     let mut line = String::with_capacity(96);
     if is_json() {
-        line.push_str("{\"time\":\"");
-        push_timestamp(&mut line, SystemTime::now());
-        line.push_str("\",\"event\":");
-        push_json_string(&mut line, &message.to_string());
-        line.push_str("}\n");
+        json::event_line(&mut line, message);
         emit(&line);
         return;
     }
@@ -430,41 +381,6 @@ mod tests {
         );
         let long = LogLabel::client(&"x".repeat(500));
         assert_eq!(long.as_str(), format!("client_id={}(cut)", "x".repeat(100)));
-    }
-
-    #[test]
-    fn json_lines_carry_the_text_fields_escaped_and_parse_as_json() {
-        let mut line = String::new();
-        let label = LogLabel::refused(Some("a\"b\n"), IpAddr::from([10, 0, 0, 1]));
-        let latency = Duration::from_micros(1234);
-        json_request_line(
-            &mut line,
-            &Method::POST,
-            "/x\ny",
-            401,
-            latency,
-            Some(&label),
-        );
-        assert!(
-            line.ends_with('\n') && !line[..line.len() - 1].contains('\n'),
-            "{line}"
-        );
-        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-        assert_eq!(value["method"], "POST");
-        assert_eq!(value["path"], "/x\\u{a}y");
-        assert_eq!(value["status"], 401);
-        assert_eq!(value["latency_ms"], 1.234);
-        assert_eq!(value["client_id"], "a\\u{22}b\\u{a}");
-        assert_eq!(value["peer"], "10.0.0.1");
-        assert!(value["time"].as_str().is_some_and(|t| t.ends_with('Z')));
-        let mut line = String::new();
-        let none = LogLabel::refused(None, IpAddr::from([10, 0, 0, 1]));
-        json_request_line(&mut line, &Method::GET, "/", 200, latency, Some(&none));
-        let value: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-        assert!(value.get("client_id").is_none(), "{line}");
-        let mut quoted = String::new();
-        push_json_string(&mut quoted, "q\"\\\u{7}é");
-        assert_eq!(quoted, "\"q\\\"\\\\\\u0007é\"");
     }
 
     #[test]

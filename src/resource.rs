@@ -64,7 +64,6 @@ use std::time::Duration;
 
 use http::{HeaderMap, Response};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::discovery::Discovered;
 use crate::http::{Body, Outbound};
@@ -72,7 +71,7 @@ use crate::metrics::Outcomes;
 use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
-use cache::{Cache, CacheEntry};
+use cache::Cache;
 use flight::{run_introspection, InFlightEntry};
 use jwks::JwksCache;
 use jwt::JwtValidator;
@@ -418,42 +417,5 @@ impl TokenGuard {
             Err(_) => Verdict::Unavailable,
         };
         verdict
-    }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
-        let mut cache = self.inner.cache.lock().ok()?;
-        let verdict = cache.get(key, Instant::now())?;
-        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        Some(verdict)
-    }
-
-    /// Remembers an introspection answer, at most the cache TTL.
-    fn remember(&self, key: [u8; 32], verdict: &Verdict) {
-        self.remember_for(key, verdict, Some(self.inner.config.cache_ttl));
-    }
-
-    /// Remembers a verdict until the token expires, and no longer than `cap` when given.
-    fn remember_for(&self, key: [u8; 32], verdict: &Verdict, cap: Option<Duration>) {
-        let config = &self.inner.config;
-        let cap = cap.unwrap_or(Duration::MAX);
-        let lifetime = match verdict {
-            Verdict::Active(caller) => match caller.exp {
-                Some(exp) => Duration::from_secs(exp.saturating_sub(unix_now())).min(cap),
-                None => cap.min(config.cache_ttl),
-            },
-            Verdict::Inactive => config.negative_ttl,
-            Verdict::Unavailable => return,
-        };
-        if lifetime.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        if let Ok(mut cache) = self.inner.cache.lock() {
-            let entry = CacheEntry {
-                verdict: verdict.clone(),
-                until: now + lifetime,
-            };
-            cache.insert(key, entry, config.max_cache_entries, now);
-        }
     }
 }
