@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Resident memory of the release oauth-server: idle, and per live token after issuing
-# TOKENS tokens (default 1,000,000) over keep-alive TLS with wrk.
+# TOKENS tokens (default 1,000,000) over keep-alive TLS with wrk. FORMAT=jwt issues JWT access
+# tokens instead (the server keeps no state for them: the growth should be near zero).
 #
 #   scripts/memory.sh [TOKENS]
+#   FORMAT=jwt scripts/memory.sh 1000000
 #
 # Loopback only; bounded by the token count and a 300 s cap; stops the server it started.
 set -euo pipefail
@@ -16,8 +18,15 @@ trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' 
 secret=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id svc --scope read \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])')
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+format=${FORMAT:-opaque}
+format_args=()
+if [ "$format" = jwt ]; then
+  "$bin/oauth-server" gen-signing-key --keys "$work/keys" >/dev/null
+  format_args=(--token-format jwt --signing-keys "$work/keys")
+fi
 "$bin/oauth-server" serve --listen "127.0.0.1:$port" --cert "$work/certs/server.pem" \
-  --key "$work/certs/server.key" --clients "$work/clients.json" --token-ttl 86400 2>/dev/null &
+  --key "$work/certs/server.key" --clients "$work/clients.json" --token-ttl 86400 \
+  "${format_args[@]}" 2>/dev/null &
 pid=$!
 url=https://localhost:$port
 for _ in $(seq 1 100); do curl -sf -m 2 --cacert "$work/certs/ca.pem" "$url/healthz" >/dev/null && break; sleep 0.1; done
@@ -41,4 +50,4 @@ issued=$(grep -Eo '^ *[0-9]+ requests' "$work/wrk.txt" | grep -Eo '[0-9]+')
 sleep 1
 after=$(rss)
 echo "idle RSS: $idle KiB"
-echo "issued $issued tokens: RSS $before KiB -> $after KiB, $(( (after - before) * 1024 / issued )) bytes per live token"
+echo "issued $issued $format tokens: RSS $before KiB -> $after KiB ($(( (after - before) / 1024 )) MiB), $(( (after - before) * 1024 / issued )) bytes per live token"

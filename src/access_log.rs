@@ -11,6 +11,13 @@
 //! (`\u{a}`), never with whitespace, so a newline, a control character or a space in a path or
 //! a client id can neither split a line nor blur where one field ends: the path is cut at the
 //! query and escaped, and a [`LogLabel`] can only be made through constructors that escape.
+//!
+//! Two formats, chosen once at start ([`set_format`]): text, `TIME METHOD PATH STATUS LATENCY
+//! [label]`, and JSON lines with the same fields (`time`, `method`, `path`, `status`,
+//! `latency_ms`, and `client_id` and `peer` when the label has them; events are `time` and
+//! `event`) for log shippers. The JSON values are the text fields as escaped for the text
+//! line, so both formats show the same characters and neither holds a control character
+//! (written by `json`).
 //! Does not own: deciding what is safe to log. Callers pass only method, path, status and
 //! labels that never hold a secret or a token.
 
@@ -19,18 +26,25 @@ use std::io::Write as _;
 use std::net::IpAddr;
 #[cfg(any(test, feature = "test-hooks"))]
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Method, Response};
+
+mod json;
 
 /// A short label a handler attaches to a response (as an extension) for its log line, such as
 /// the authenticated client id. It must never hold a secret or a token. Made only by its
 /// constructors, which escape what they are given: an id is the peer's to choose (or another
 /// service's to report), so it is never pushed into a line as it came.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLabel(String);
+pub struct LogLabel {
+    /// The label as the text line shows it; ends with `client_id=ID`.
+    text: String,
+    /// The peer of a refusal, for the JSON line's `peer`.
+    peer: Option<IpAddr>,
+}
 
 impl LogLabel {
     /// `client_id=ID`: the client a request authenticated as, or the client another service
@@ -39,7 +53,10 @@ impl LogLabel {
         let mut label = String::with_capacity("client_id=".len() + client_id.len());
         label.push_str("client_id=");
         push_escaped_id(&mut label, client_id);
-        LogLabel(label)
+        LogLabel {
+            text: label,
+            peer: None,
+        }
     }
 
     /// `peer=ADDR client_id=ID`: a refused client authentication (401, 429), naming where it
@@ -52,12 +69,21 @@ impl LogLabel {
             Some(id) => push_escaped_id(&mut label, id),
             None => label.push_str(NO_ID),
         }
-        LogLabel(label)
+        LogLabel {
+            text: label,
+            peer: Some(peer),
+        }
     }
 
     /// The label as it appears in the line.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The client id as escaped for the line; `None` for a refusal that named none.
+    fn client_id(&self) -> Option<&str> {
+        let (_, id) = self.text.split_once("client_id=")?;
+        (id != NO_ID).then_some(id)
     }
 }
 
@@ -168,9 +194,37 @@ fn emit(line: &str) {
     }
 }
 
+/// How lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `TIME METHOD PATH STATUS LATENCY [label]`, and events as `TIME message`.
+    #[default]
+    Text,
+    /// One JSON object per line, the same fields by name.
+    Json,
+}
+
+static FORMAT: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the format of every line from now on (at start-up, before serving).
+pub fn set_format(format: LogFormat) {
+    FORMAT.store(format as u8, Ordering::Relaxed);
+}
+
+fn is_json() -> bool {
+    FORMAT.load(Ordering::Relaxed) == LogFormat::Json as u8
+}
+
 /// Logs one answered request.
 pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: Duration) {
     let mut line = String::with_capacity(128);
+    if is_json() {
+        let label = response.extensions().get::<LogLabel>();
+        let status = response.status().as_u16();
+        json::request_line(&mut line, method, path, status, latency, label);
+        emit(&line);
+        return;
+    }
     push_timestamp(&mut line, SystemTime::now());
     let _ = write!(
         line,
@@ -192,6 +246,11 @@ pub fn request<B>(method: &Method, path: &str, response: &Response<B>, latency: 
 /// Logs a service event (start-up, accept errors, shutdown). The message must hold no secret.
 pub fn event(message: fmt::Arguments<'_>) {
     let mut line = String::with_capacity(96);
+    if is_json() {
+        json::event_line(&mut line, message);
+        emit(&line);
+        return;
+    }
     push_timestamp(&mut line, SystemTime::now());
     line.push(' ');
     // Messages may quote a peer's words: one event is one line, whatever they hold.

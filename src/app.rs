@@ -5,6 +5,8 @@
 //! - [`CallerService`] (`client2`): `GET /call` calls a protected resource with a token its
 //!   [`TokenClient`] manages.
 //!
+//! Both also serve `GET /healthz` (liveness) and `GET /readyz` (200 once the authorization
+//! server's metadata is known, 503 before), and count their requests for the metrics.
 //! Other paths are 404, other methods 405 with `Allow`; errors are RFC 6749 §5.2 bodies.
 //! Owns: these routes and [`run`] (serving a service while its authorization server's metadata
 //! is discovered, stopping on a discovery error that retrying cannot fix). Does not own: tokens
@@ -51,6 +53,24 @@ fn health(discovered: &Discovered) -> Response<Body> {
             authorization_server,
         },
     )
+}
+
+/// `GET /readyz`: a service that calls the authorization server can do its job once it knows
+/// the server's endpoints.
+fn readiness(discovered: &Discovered) -> Response<Body> {
+    #[derive(Serialize)]
+    struct Readiness {
+        status: &'static str,
+    }
+    if discovered.get().is_some() {
+        json_response(StatusCode::OK, &Readiness { status: "ready" })
+    } else {
+        crate::oauth::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the authorization server's metadata is not known yet",
+        )
+    }
 }
 
 fn label(response: &mut Response<Body>, client_id: &str) {

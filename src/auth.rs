@@ -8,10 +8,12 @@
 //! | `GET /.well-known/oauth-authorization-server PATH` | `metadata.rs`   | RFC 8414 §3.1             |
 //! | `GET PATH/oauth/jwks`                              | `metadata.rs`   | RFC 7517 (JWT format)     |
 //! | `GET /healthz`                                     | here            | liveness                  |
+//! | `GET /readyz`                                      | `operations.rs` | readiness (the store)     |
 //!
 //! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
 //! without one: the endpoints live under it and the metadata where RFC 8414 §3.1 puts it, so
-//! the metadata never names a URL that is not served. `/healthz` is always at the root.
+//! the metadata never names a URL that is not served. `/healthz` and `/readyz` are always at
+//! the root.
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
@@ -19,7 +21,8 @@
 //! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
 //! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
 //! this server signed), [`throttle`] (lockouts and failure budgets), `error` (the error enum
-//! and its responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! and its responses), `operations` (readiness, the metric families, replacing the clients
+//! registry on reload). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod authenticate;
@@ -29,6 +32,7 @@ mod credentials;
 mod error;
 mod introspect;
 mod metadata;
+mod operations;
 mod own_jwt;
 mod revoke;
 pub mod signing_keys;
@@ -49,8 +53,8 @@ use serde::Serialize;
 
 use crate::access_log::LogLabel;
 use crate::form::Form;
-use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody};
-use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH};
+use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody, ServerMetrics};
+use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, READY_PATH};
 use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
@@ -116,7 +120,9 @@ impl AuthConfig {
 /// The authorization server: one value shared by every connection.
 pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     config: AuthConfig,
-    registry: ClientRegistry,
+    /// The registered clients, swapped whole when the clients file is re-read; each request
+    /// reads it once.
+    registry: RwLock<Arc<ClientRegistry>>,
     store: Arc<S>,
     /// Failed authentications per (client id, source address): the lockouts.
     lockouts: Lockouts,
@@ -131,17 +137,21 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     signing: RwLock<Arc<SigningKeys>>,
     /// One shared [`Grant`] per client and scope set, so tokens do not each carry copies.
     grants: RwLock<HashMap<token::GrantKey, Arc<Grant>>>,
-    /// Client ids as shared strings, made once.
-    client_ids: HashMap<String, Arc<str>>,
+    /// Client ids as shared strings, made again with each registry.
+    client_ids: RwLock<Arc<HashMap<String, Arc<str>>>>,
     /// Tokens issued since start, for operators and for tests that count token requests.
     tokens_issued: AtomicU64,
+    /// Refused authentications and throttled requests, for the metrics.
+    counters: operations::AuthCounters,
+    /// Requests, durations and connections, counted by the transport.
+    metrics: ServerMetrics,
 }
 
 impl<S: TokenStore> std::fmt::Debug for AuthServer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthServer")
             .field("issuer", &self.config.issuer)
-            .field("clients", &self.registry.len())
+            .field("clients", &self.registry().len())
             .finish_non_exhaustive()
     }
 }
@@ -179,22 +189,22 @@ impl<S: TokenStore> AuthServer<S> {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
         let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false);
-        let client_ids = registry
-            .all_ids()
-            .map(|id| (id.to_owned(), Arc::from(id)))
-            .collect();
+        let client_ids = operations::interned_ids(&registry);
+        let metrics = ServerMetrics::new(routes.all());
         AuthServer {
             lockouts: Lockouts::new(config.client_lockout.clone()),
             budgets: Budgets::new(config.address_budget.clone()),
             config,
-            registry,
+            registry: RwLock::new(Arc::new(registry)),
             store,
             routes,
             metadata: RwLock::new(metadata),
             signing: RwLock::new(Arc::new(SigningKeys::none())),
             grants: RwLock::new(HashMap::new()),
-            client_ids,
+            client_ids: RwLock::new(Arc::new(client_ids)),
             tokens_issued: AtomicU64::new(0),
+            counters: operations::AuthCounters::default(),
+            metrics,
         }
     }
 
@@ -208,16 +218,22 @@ impl<S: TokenStore> AuthServer<S> {
     /// Swaps in a newly read keys directory (on SIGHUP): tokens are signed with its current
     /// key from now on, and the JWK Set and metadata publish exactly its keys.
     pub fn replace_signing_keys(&self, keys: SigningKeys) {
-        let issuer = Issuer::parse(&self.config.issuer).ok();
-        let rendered = metadata::render(
-            &self.config.issuer,
-            issuer.as_ref(),
-            &self.registry,
-            !keys.is_empty(),
-        );
         if let Ok(mut signing) = self.signing.write() {
             *signing = Arc::new(keys);
         }
+        self.render_metadata();
+    }
+
+    /// Renders the metadata document again from the clients and keys in use.
+    fn render_metadata(&self) {
+        let issuer = Issuer::parse(&self.config.issuer).ok();
+        let has_keys = !self.signing_keys().is_empty();
+        let rendered = metadata::render(
+            &self.config.issuer,
+            issuer.as_ref(),
+            &self.registry(),
+            has_keys,
+        );
         if let Ok(mut metadata) = self.metadata.write() {
             *metadata = rendered;
         }
@@ -262,7 +278,7 @@ impl<S: TokenStore> AuthServer<S> {
             {
                 return oauth::method_not_allowed("POST")
             }
-            Some(Route::Metadata | Route::Jwks | Route::Health) if !is_get => {
+            Some(Route::Metadata | Route::Jwks | Route::Health | Route::Ready) if !is_get => {
                 return oauth::method_not_allowed("GET, HEAD")
             }
             Some(Route::Metadata) => return self.metadata_response(),
@@ -270,6 +286,7 @@ impl<S: TokenStore> AuthServer<S> {
             Some(Route::Health) => {
                 return h::json_response(StatusCode::OK, &Health { status: "ok" })
             }
+            Some(Route::Ready) => return self.readiness_response().await,
             None => return oauth::not_found(),
             Some(endpoint) => match Call::parse(parts, body, peer, endpoint) {
                 Err(e) => Err(e),
@@ -299,6 +316,10 @@ impl<S: TokenStore> Handler for AuthServer<S> {
     fn refuse(&self, refusal: Refusal) -> Response<Body> {
         oauth::refusal_response(refusal)
     }
+
+    fn metrics(&self) -> Option<&ServerMetrics> {
+        Some(&self.metrics)
+    }
 }
 
 /// What a request path names.
@@ -310,6 +331,7 @@ enum Route {
     Jwks,
     Metadata,
     Health,
+    Ready,
 }
 
 /// The paths this server answers, made once from its issuer's path.
@@ -334,9 +356,23 @@ impl Routes {
         }
     }
 
+    /// Every path served, for the metrics' route labels.
+    fn all(&self) -> [&str; 7] {
+        [
+            &self.token,
+            &self.introspect,
+            &self.revoke,
+            &self.jwks,
+            &self.metadata,
+            HEALTH_PATH,
+            READY_PATH,
+        ]
+    }
+
     fn find(&self, path: &str) -> Option<Route> {
         Some(match path {
             HEALTH_PATH => Route::Health,
+            READY_PATH => Route::Ready,
             p if p == self.token => Route::Token,
             p if p == self.introspect => Route::Introspect,
             p if p == self.revoke => Route::Revoke,

@@ -49,24 +49,25 @@ use std::time::Duration;
 
 mod errors;
 mod gate;
+mod layer;
 mod token_request;
 
 use bytes::Bytes;
-use http::header::AUTHORIZATION;
 use http::Request;
-use http_body_util::Full;
 use tokio::time::Instant;
 
 use crate::access_log;
 use crate::discovery::Discovered;
 use crate::http::{Answer, Outbound};
+use crate::metrics::{Exposition, Outcomes};
 use crate::oauth::basic_authorization;
 use crate::secret::SecretString;
 use gate::{random_fraction, Failed, Gate};
-use token_request::{bearer_header, says_invalid_token};
+use token_request::{says_invalid_token, with_bearer};
 
 pub use errors::{CallError, TokenError};
 pub use gate::{FIRST_GATE, MAX_GATE, MAX_RETRY_AFTER};
+pub use layer::{BearerLayer, WithToken, WithTokenError, WithTokenFuture};
 
 /// Longest wait between two token requests within one call (to a server that does not answer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -125,6 +126,9 @@ struct Inner {
     generations: AtomicU64,
     /// Requests sent to the token endpoint, for operators and tests.
     token_requests: AtomicU64,
+    /// Token requests by outcome (`ok`: a usable token; `error`: anything else), counted
+    /// when they end.
+    fetch_outcomes: Outcomes<2>,
 }
 
 struct Token {
@@ -165,6 +169,7 @@ impl TokenClient {
                 last_replacement: Mutex::new(None),
                 generations: AtomicU64::new(0),
                 token_requests: AtomicU64::new(0),
+                fetch_outcomes: Outcomes::new(token_request::OUTCOMES),
             }),
         }
     }
@@ -177,6 +182,15 @@ impl TokenClient {
     /// Requests sent to the token endpoint since the client was made.
     pub fn token_requests(&self) -> u64 {
         self.inner.token_requests.load(Ordering::Relaxed)
+    }
+
+    /// Writes `tollgate_token_fetches_total{outcome}`.
+    pub fn write_metrics(&self, out: &mut Exposition) {
+        self.inner.fetch_outcomes.write(
+            out,
+            "tollgate_token_fetches_total",
+            "Token requests sent to the authorization server, by outcome.",
+        );
     }
 
     /// How long until a token request may be sent again, while failures the authorization
@@ -203,33 +217,37 @@ impl TokenClient {
         let mut retried = false;
         loop {
             let token = self.usable_token().await?;
-            let mut outgoing = Request::new(Full::new(body.clone()));
-            *outgoing.method_mut() = parts.method.clone();
-            *outgoing.uri_mut() = parts.uri.clone();
-            *outgoing.headers_mut() = parts.headers.clone();
-            outgoing
-                .headers_mut()
-                .insert(AUTHORIZATION, bearer_header(&token.value)?);
+            let outgoing = with_bearer(&parts, &body, &token)?;
             let answer = self
                 .inner
                 .outbound
                 .send(outgoing)
                 .await
                 .map_err(CallError::ResourceFailed)?;
-            if !retried && says_invalid_token(&answer) {
-                // Revoked, or issued by an authorization server that has since forgotten it.
-                // Another call may have replaced it already: then use the new one, at no cost.
-                let replaced = self
-                    .current()
-                    .is_none_or(|current| current.generation != token.generation);
-                if replaced || self.may_replace_refused_token() {
-                    self.forget(&token);
-                    retried = true;
-                    continue;
-                }
+            if !retried
+                && says_invalid_token(answer.status, &answer.headers)
+                && self.replace_refused(&token)
+            {
+                retried = true;
+                continue;
             }
             return Ok(answer);
         }
+    }
+
+    /// After the resource refused `token` as `invalid_token`: whether to send the request
+    /// again with a new token (see the module doc). Revoked, or issued by an authorization
+    /// server that has since forgotten it; another call may have replaced it already, and then
+    /// the new one is used at no cost.
+    fn replace_refused(&self, token: &Token) -> bool {
+        let replaced = self
+            .current()
+            .is_none_or(|current| current.generation != token.generation);
+        if replaced || self.may_replace_refused_token() {
+            self.forget(token);
+            return true;
+        }
+        false
     }
 
     /// Whether a token the resource refused may be replaced now (see the module doc).

@@ -2,7 +2,8 @@
 //! request bodies, responses that know HTTP only, and the outgoing HTTPS client.
 //!
 //! This is the bottom layer (docs/ARCHITECTURE.md): it knows nothing of OAuth and imports no
-//! module above it, only the [`access_log`](crate::access_log) leaf. A service is a
+//! module above it, only the [`access_log`](crate::access_log) and [`metrics`](crate::metrics)
+//! leaves. A service is a
 //! [`Handler`]: it gets each request with the [`Peer`] it came from and returns a complete
 //! response. Requests the transport refuses before any handler sees them (a bad `Host`, an
 //! unsupported coding, a head too large) are rendered by the handler's [`Handler::refuse`],
@@ -23,15 +24,22 @@
 //!   under a size limit, for requests and answers alike.
 //! - `response`: small response helpers (JSON, `Allow`, the form media type check).
 //! - [`outbound`]: the pooled HTTPS client services use to call each other.
+//! - `request_metrics`: [`ServerMetrics`], the requests, durations and connections every
+//!   service counts; `metrics_endpoint`: the plain-HTTP `/metrics` listener.
+//! - `server_cert`: [`ServerCertificate`], the certificate and key a server presents, swapped
+//!   whole when they are re-read (SIGHUP).
 
 mod body;
 mod clock;
 mod conn;
 mod limits;
+mod metrics_endpoint;
 pub mod outbound;
 mod per_address;
+mod request_metrics;
 mod response;
 mod server;
+mod server_cert;
 pub mod tls;
 
 use std::future::Future;
@@ -43,11 +51,14 @@ use http_body_util::Full;
 
 pub use body::{read_body, read_limited, BodyError, RequestBody, RequestBodyError};
 pub use limits::Limits;
+pub use metrics_endpoint::{serve_metrics, METRICS_PATH};
 pub use outbound::{Answer, Outbound, OutboundError};
 pub use per_address::address_key;
+pub use request_metrics::{ServerMetrics, OTHER_ROUTE};
 pub use response::{is_form_urlencoded, json_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
-pub use tls::{crypto_provider, server_tls_config, TlsSetupError};
+pub use server_cert::ServerCertificate;
+pub use tls::{crypto_provider, server_tls, server_tls_config, TlsSetupError};
 
 /// The one response body type of every tollgate service: responses are small and complete.
 pub type Body = Full<Bytes>;
@@ -73,6 +84,12 @@ pub trait Handler: Send + Sync + 'static {
     /// plain-text body naming the reason.
     fn refuse(&self, refusal: Refusal) -> Response<Body> {
         response::plain_refusal(refusal)
+    }
+
+    /// Where the transport counts this service's requests and connections; by default
+    /// nowhere.
+    fn metrics(&self) -> Option<&ServerMetrics> {
+        None
     }
 }
 

@@ -17,7 +17,8 @@
 //! - Leaves, used by any layer: [`form`] (strict form parsing), [`secret`] (random values,
 //!   hashes, a string that never prints), [`certs`] (development certificates), [`files`]
 //!   (files created and replaced without writing through a planted link), [`access_log`]
-//!   (one line per request on stderr, off the request path).
+//!   (one line per request on stderr, text or JSON, off the request path), [`metrics`]
+//!   (lock-free counters and histograms, the Prometheus text format).
 //!
 //! The binaries in `src/bin/` parse flags, load files, bind, and call into these modules.
 
@@ -33,6 +34,7 @@ pub mod discovery;
 pub mod files;
 pub mod form;
 pub mod http;
+pub mod metrics;
 pub mod oauth;
 pub mod resource;
 pub mod secret;

@@ -50,6 +50,8 @@ pub const JWKS_PATH: &str = "/oauth/jwks";
 pub const METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 /// Liveness, on every tollgate service.
 pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness, on every tollgate service: 200 when the service can do its job, 503 otherwise.
+pub const READY_PATH: &str = "/readyz";
 
 /// Seconds since the Unix epoch: the unit of `exp` and `iat` (RFC 7662 §2.2).
 pub fn unix_now() -> u64 {

@@ -47,9 +47,12 @@
 
 mod bearer;
 mod cache;
+mod flight;
 mod introspection;
 mod jwks;
 mod jwt;
+mod layer;
+mod metrics;
 mod slots;
 
 use std::collections::HashMap;
@@ -61,19 +64,21 @@ use std::time::Duration;
 
 use http::{HeaderMap, Response};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::discovery::Discovered;
 use crate::http::{Body, Outbound};
+use crate::metrics::Outcomes;
 use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
-use cache::{Cache, CacheEntry};
+use cache::Cache;
+use flight::{run_introspection, InFlightEntry};
 use jwks::JwksCache;
 use jwt::JwtValidator;
-use slots::{AddressKey, Slot, Slots};
+use slots::{AddressKey, Slots};
 
 pub use bearer::parse_bearer;
+pub use layer::{Guarded, GuardedFuture, TokenGuardLayer};
 
 /// The longest cache TTL accepted; larger settings are lowered to it.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(30);
@@ -196,8 +201,9 @@ struct Inner {
     /// to the first one's answer instead of asking again. The map holds the sender, never a
     /// receiver, so the receivers are exactly the requests still waiting.
     in_flight: Mutex<HashMap<[u8; 32], Arc<VerdictSender>>>,
-    /// Introspection requests sent, for operators and tests.
-    introspections: AtomicU64,
+    /// Introspection requests answered or given up, by outcome (`active`, `inactive`,
+    /// `error`), for operators and tests.
+    introspections: Outcomes<3>,
     /// Requests answered from the cache (introspection answers or verified JWTs).
     cache_hits: AtomicU64,
     /// Local validation, in `jwt` mode; its JWK Set is fetched in either mode only when used.
@@ -210,47 +216,6 @@ struct Inner {
 }
 
 type VerdictSender = watch::Sender<Option<Verdict>>;
-
-/// An introspection's entry in the in-flight map, taken out when the introspection finishes,
-/// is cancelled or panics, so a token can never be left waiting on a task that is gone.
-struct InFlightEntry {
-    guard: TokenGuard,
-    key: [u8; 32],
-    sender: Arc<VerdictSender>,
-}
-
-impl InFlightEntry {
-    /// Whether no request waits for the answer any more; if so the entry is taken out, under
-    /// the lock that joining requests subscribe under, so none can join an abandoned one.
-    fn abandoned(&self) -> bool {
-        let Ok(mut in_flight) = self.guard.inner.in_flight.lock() else {
-            return true;
-        };
-        if self.sender.receiver_count() > 0 {
-            return false;
-        }
-        self.remove_from(&mut in_flight);
-        true
-    }
-
-    /// Removes this entry, and never a newer one for the same token.
-    fn remove_from(&self, in_flight: &mut HashMap<[u8; 32], Arc<VerdictSender>>) {
-        if in_flight
-            .get(&self.key)
-            .is_some_and(|sender| Arc::ptr_eq(sender, &self.sender))
-        {
-            in_flight.remove(&self.key);
-        }
-    }
-}
-
-impl Drop for InFlightEntry {
-    fn drop(&mut self) {
-        if let Ok(mut in_flight) = self.guard.inner.in_flight.lock() {
-            self.remove_from(&mut in_flight);
-        }
-    }
-}
 
 impl fmt::Debug for TokenGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -301,7 +266,7 @@ impl TokenGuard {
                 outbound,
                 cache: Mutex::new(Cache::default()),
                 in_flight: Mutex::new(HashMap::new()),
-                introspections: AtomicU64::new(0),
+                introspections: Outcomes::new(introspection::OUTCOMES),
                 cache_hits: AtomicU64::new(0),
                 slots: Arc::new(Slots::new(
                     config.max_introspections,
@@ -330,9 +295,9 @@ impl TokenGuard {
         &self.inner.discovered
     }
 
-    /// Introspection requests sent since the guard was made.
+    /// Introspection requests sent since the guard was made (counted when they end).
     pub fn introspections(&self) -> u64 {
-        self.inner.introspections.load(Ordering::Relaxed)
+        self.inner.introspections.total()
     }
 
     /// Introspections under way now (each holding a place, see [`MAX_INTROSPECTIONS`]).
@@ -453,66 +418,4 @@ impl TokenGuard {
         };
         verdict
     }
-
-    fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
-        let mut cache = self.inner.cache.lock().ok()?;
-        let verdict = cache.get(key, Instant::now())?;
-        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
-        Some(verdict)
-    }
-
-    /// Remembers an introspection answer, at most the cache TTL.
-    fn remember(&self, key: [u8; 32], verdict: &Verdict) {
-        self.remember_for(key, verdict, Some(self.inner.config.cache_ttl));
-    }
-
-    /// Remembers a verdict until the token expires, and no longer than `cap` when given.
-    fn remember_for(&self, key: [u8; 32], verdict: &Verdict, cap: Option<Duration>) {
-        let config = &self.inner.config;
-        let cap = cap.unwrap_or(Duration::MAX);
-        let lifetime = match verdict {
-            Verdict::Active(caller) => match caller.exp {
-                Some(exp) => Duration::from_secs(exp.saturating_sub(unix_now())).min(cap),
-                None => cap.min(config.cache_ttl),
-            },
-            Verdict::Inactive => config.negative_ttl,
-            Verdict::Unavailable => return,
-        };
-        if lifetime.is_zero() {
-            return;
-        }
-        let now = Instant::now();
-        if let Ok(mut cache) = self.inner.cache.lock() {
-            let entry = CacheEntry {
-                verdict: verdict.clone(),
-                until: now + lifetime,
-            };
-            cache.insert(key, entry, config.max_cache_entries, now);
-        }
-    }
-}
-
-/// One introspection, in a task of its own (see the module doc): bounded by
-/// [`INTROSPECTION_BUDGET`], cached and handed to every waiting request, or cancelled as soon
-/// as no request waits for it. `_slot` is its place, held until the task ends.
-async fn run_introspection(entry: InFlightEntry, token: SecretString, _slot: Slot) {
-    let guard = entry.guard.clone();
-    let introspection = tokio::time::timeout(INTROSPECTION_BUDGET, guard.introspect(&token));
-    tokio::pin!(introspection);
-    let verdict = loop {
-        tokio::select! {
-            result = &mut introspection => break result.unwrap_or(Verdict::Unavailable),
-            () = entry.sender.closed() => {
-                // A request may have joined since the last one left: look again under the
-                // lock joiners take, and go on for it.
-                if entry.abandoned() {
-                    return;
-                }
-            }
-        }
-    };
-    guard.remember(entry.key, &verdict);
-    let sender = entry.sender.clone();
-    drop(entry);
-    let _ = sender.send(Some(verdict));
 }

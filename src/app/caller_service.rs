@@ -4,6 +4,7 @@
 //! |----------------|-----------------------------------------------------------------------|
 //! | `GET /call`    | 200 with the resource's JSON; 503 when the authorization server cannot be reached or throttles (directly or as the resource's 503); 502 for any other failure |
 //! | `GET /healthz` | 200 liveness                                                          |
+//! | `GET /readyz`  | 200 once the authorization server's metadata is known, else 503       |
 //!
 //! Error answers carry a fixed short reason and never the error's detail (peers' words, URLs,
 //! the error chain), which goes to the log: the caller of `/call` is not authenticated. While
@@ -15,22 +16,28 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 
-use super::{health, CALL_PATH};
+use super::{health, readiness, CALL_PATH};
 use crate::access_log;
 use crate::client::TokenClient;
-use crate::http::{Body, Handler, Peer, Refusal, RequestBody};
-use crate::oauth::{self, error_response, HEALTH_PATH};
+use crate::http::{Body, Handler, Peer, Refusal, RequestBody, ServerMetrics};
+use crate::metrics::{Exposition, Source};
+use crate::oauth::{self, error_response, HEALTH_PATH, READY_PATH};
 
 /// The calling service of the demo (`client2`).
 #[derive(Debug)]
 pub struct CallerService {
     client: TokenClient,
     resource: Uri,
+    metrics: ServerMetrics,
 }
 
 impl CallerService {
     pub fn new(client: TokenClient, resource: Uri) -> Self {
-        CallerService { client, resource }
+        CallerService {
+            client,
+            resource,
+            metrics: ServerMetrics::new([CALL_PATH, HEALTH_PATH, READY_PATH]),
+        }
     }
 
     pub fn client(&self) -> &TokenClient {
@@ -95,15 +102,29 @@ impl Handler for CallerService {
     async fn handle(&self, req: Request<RequestBody>, _peer: Peer) -> Response<Body> {
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
-            CALL_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),
+            CALL_PATH | HEALTH_PATH | READY_PATH if !is_get => {
+                oauth::method_not_allowed("GET, HEAD")
+            }
             CALL_PATH => self.call().await,
             HEALTH_PATH => health(self.client.discovered()),
+            READY_PATH => readiness(self.client.discovered()),
             _ => oauth::not_found(),
         }
     }
 
     fn refuse(&self, refusal: Refusal) -> Response<Body> {
         oauth::refusal_response(refusal)
+    }
+
+    fn metrics(&self) -> Option<&ServerMetrics> {
+        Some(&self.metrics)
+    }
+}
+
+impl Source for CallerService {
+    fn write_metrics(&self, out: &mut Exposition) {
+        self.metrics.write(out);
+        self.client.write_metrics(out);
     }
 }
 

@@ -4,13 +4,15 @@
 //! |---------------------|-----------------------------------------------------------------|
 //! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error |
 //! | `GET /healthz`      | 200 liveness, with whether the authorization server is known yet |
+//! | `GET /readyz`       | 200 once the authorization server's metadata is known, else 503 |
 
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
-use super::{health, label, RESOURCE_PATH};
-use crate::http::{json_response, Body, Handler, Peer, Refusal, RequestBody};
-use crate::oauth::{self, HEALTH_PATH};
+use super::{health, label, readiness, RESOURCE_PATH};
+use crate::http::{json_response, Body, Handler, Peer, Refusal, RequestBody, ServerMetrics};
+use crate::metrics::{Exposition, Source};
+use crate::oauth::{self, HEALTH_PATH, READY_PATH};
 use crate::resource::TokenGuard;
 
 /// The protected resource of the demo (`client1`).
@@ -18,6 +20,7 @@ use crate::resource::TokenGuard;
 pub struct ResourceService {
     guard: TokenGuard,
     required_scope: String,
+    metrics: ServerMetrics,
 }
 
 impl ResourceService {
@@ -25,6 +28,7 @@ impl ResourceService {
         ResourceService {
             guard,
             required_scope: required_scope.into(),
+            metrics: ServerMetrics::new([RESOURCE_PATH, HEALTH_PATH, READY_PATH]),
         }
     }
 
@@ -67,14 +71,28 @@ impl Handler for ResourceService {
     async fn handle(&self, req: Request<RequestBody>, peer: Peer) -> Response<Body> {
         let is_get = req.method() == Method::GET || req.method() == Method::HEAD;
         match req.uri().path() {
-            RESOURCE_PATH | HEALTH_PATH if !is_get => oauth::method_not_allowed("GET, HEAD"),
+            RESOURCE_PATH | HEALTH_PATH | READY_PATH if !is_get => {
+                oauth::method_not_allowed("GET, HEAD")
+            }
             RESOURCE_PATH => self.resource(&req, peer).await,
             HEALTH_PATH => health(self.guard.discovered()),
+            READY_PATH => readiness(self.guard.discovered()),
             _ => oauth::not_found(),
         }
     }
 
     fn refuse(&self, refusal: Refusal) -> Response<Body> {
         oauth::refusal_response(refusal)
+    }
+
+    fn metrics(&self) -> Option<&ServerMetrics> {
+        Some(&self.metrics)
+    }
+}
+
+impl Source for ResourceService {
+    fn write_metrics(&self, out: &mut Exposition) {
+        self.metrics.write(out);
+        self.guard.write_metrics(out);
     }
 }

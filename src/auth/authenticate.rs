@@ -8,6 +8,8 @@
 //! or the key of an address ([`address_key`], the transport's, so connections and failures
 //! count alike).
 
+use std::sync::Arc;
+
 use tokio::time::Instant;
 
 use super::clients::{Client, Verdict};
@@ -20,8 +22,18 @@ use crate::http::address_key;
 
 impl<S: TokenStore> AuthServer<S> {
     /// The authenticated client of a request, throttled per (client id, source address) and
-    /// per source address.
-    pub(super) fn authenticate(&self, call: &Call<'_>) -> Result<&Client, OAuthError> {
+    /// per source address; checked against the registry in place when the request came.
+    pub(super) fn authenticate(&self, call: &Call<'_>) -> Result<Arc<Client>, OAuthError> {
+        let result = self.authenticate_with(call);
+        match &result {
+            Err(OAuthError::InvalidClient { .. }) => self.counters.client_auth_failures.inc(),
+            Err(OAuthError::Throttled { .. }) => self.counters.throttled.inc(),
+            _ => {}
+        }
+        result
+    }
+
+    fn authenticate_with(&self, call: &Call<'_>) -> Result<Arc<Client>, OAuthError> {
         let parts = call.parts;
         let presented = credentials::extract(&parts.headers, &call.form, parts.uri.query())
             .map_err(|e| match e {
@@ -49,10 +61,10 @@ impl<S: TokenStore> AuthServer<S> {
                 log: LogLabel::refused(Some(id), call.peer),
             });
         }
-        match self.registry.verify(id, presented.secret.expose()) {
+        match self.registry().verify(id, presented.secret.expose()) {
             Verdict::Authenticated(client) => {
                 self.lockouts.record_success(pair);
-                Ok(client)
+                Ok(client.clone())
             }
             Verdict::Refused => {
                 self.lockouts.record_failure(pair, now);

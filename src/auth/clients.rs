@@ -6,6 +6,7 @@
 //! [`super::throttle`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
@@ -40,9 +41,11 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// All registered clients, read once at start-up.
+/// All registered clients, read at start-up and again on each reload. Clients are shared
+/// (`Arc`), so a request keeps the client it authenticated even while a reload swaps the
+/// registry.
 pub struct ClientRegistry {
-    clients: HashMap<String, Client>,
+    clients: HashMap<String, Arc<Client>>,
     /// Compared against when the id is unknown, so a miss costs what a hit costs.
     dummy_hash: [u8; 32],
 }
@@ -56,7 +59,7 @@ impl std::fmt::Debug for ClientRegistry {
 /// The result of checking presented credentials.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict<'a> {
-    Authenticated(&'a Client),
+    Authenticated(&'a Arc<Client>),
     Refused,
 }
 
@@ -72,7 +75,7 @@ impl ClientRegistry {
             if map.contains_key(&client.id) {
                 return Err(DuplicateClient(client.id));
             }
-            map.insert(client.id.clone(), client);
+            map.insert(client.id.clone(), Arc::new(client));
         }
         Ok(ClientRegistry {
             clients: map,
@@ -81,7 +84,7 @@ impl ClientRegistry {
     }
 
     pub fn get(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id)
+        self.clients.get(id).map(|client| &**client)
     }
 
     pub fn all_ids(&self) -> impl Iterator<Item = &str> {

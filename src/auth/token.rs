@@ -69,7 +69,7 @@ impl<S: TokenStore> AuthServer<S> {
             Some("client_credentials") => {}
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
-        let client = self.authenticate(call)?;
+        let client = &*self.authenticate(call)?;
         let scope = granted_scope(client, call.form.get("scope"))?;
         let audience = granted_audience(client, call.form.get_all("resource"))?;
         let grant = self.grant(client, scope, audience);
@@ -155,9 +155,7 @@ impl<S: TokenStore> AuthServer<S> {
     /// The shared grant for a client, scope string and audience.
     fn grant(&self, client: &Client, scope: String, audience: Box<[Box<str>]>) -> Arc<Grant> {
         let client_id = self
-            .client_ids
-            .get(&client.id)
-            .cloned()
+            .interned_id(&client.id)
             .unwrap_or_else(|| Arc::from(client.id.as_str()));
         let key = (client_id, scope.into_boxed_str(), audience);
         if let Ok(grants) = self.grants.read() {

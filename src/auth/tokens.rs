@@ -79,6 +79,17 @@ pub trait TokenStore: Send + Sync + 'static {
         hash: &TokenHash,
         now: u64,
     ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
+
+    /// Whether the store can be used now (`/readyz`); a shared store checks its engine. By
+    /// default ready: a store in this process is there as long as the process is.
+    fn readiness(&self) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
+        async { Ok(()) }
+    }
+
+    /// How many tokens the store holds, when it can say cheaply (`tollgate_live_tokens`).
+    fn live_tokens(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Token hashes are SHA-256 outputs of server-made random values, so their bytes are already
@@ -253,6 +264,10 @@ impl TokenStore for MemoryTokenStore {
 
     async fn is_denied(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
         self.is_denied_now(hash, now)
+    }
+
+    fn live_tokens(&self) -> Option<usize> {
+        Some(self.len())
     }
 }
 

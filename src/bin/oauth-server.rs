@@ -8,22 +8,25 @@
 //! oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
 //! oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
 //!                      [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-//!                      [--signing-keys DIR] [--default-audience URI] [limit flags]
+//!                      [--signing-keys DIR] [--default-audience URI] [--metrics-listen ADDR]
+//!                      [--log-format text|json] [limit flags]
 //! ```
-//! SIGHUP re-reads the signing keys directory (a directory that fails to load keeps the keys
-//! in use, and the log says why).
+//! SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys
+//! directory, each on its own: one that fails to load keeps what is in use, and one log line
+//! says why.
 
 #[path = "common/mod.rs"]
 mod common;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{BoxError, Flags, LIMIT_FLAGS_HELP};
+use common::operations::{self, OperationsFlags};
+use common::{BoxError, Flags, LIMIT_FLAGS_HELP, OPERATIONS_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
@@ -40,11 +43,13 @@ const USAGE: &str = "usage:
   oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
   oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
                        [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-                       [--signing-keys DIR] [--default-audience URI] [limit flags]
+                       [--signing-keys DIR] [--default-audience URI] [--metrics-listen ADDR]
+                       [--log-format text|json] [limit flags]
 defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
           --token-format opaque --signing-keys keys --default-audience (the issuer)
-SIGHUP re-reads the signing keys.
+SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys; one that
+fails to load is kept as it was.
 --issuer is an https URL with no query or fragment; with a path (https://host/tenant) the
 endpoints are served under it and the metadata at /.well-known/oauth-authorization-server/tenant
 limit flags:";
@@ -54,7 +59,7 @@ fn main() -> ExitCode {
     let first = args.first().map(|a| a.to_string_lossy().into_owned());
     let command = match first.as_deref() {
         Some("-h" | "--help" | "help") => {
-            println!("{USAGE}\n{LIMIT_FLAGS_HELP}");
+            println!("{USAGE}\n{LIMIT_FLAGS_HELP}\noperations flags:\n{OPERATIONS_FLAGS_HELP}");
             return ExitCode::SUCCESS;
         }
         Some(first) if !first.starts_with('-') => {
@@ -143,7 +148,9 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     let keys_given = flags.path("--signing-keys");
     let default_audience = flags.resource_indicator("--default-audience")?;
     let mut limits = flags.limits()?;
+    let ops = OperationsFlags::take(&mut flags)?;
     flags.finish()?;
+    ops.apply_log_format();
     // Checked before anything is bound: metadata naming URLs nobody serves is worse than none.
     if let Some(issuer) = &issuer {
         Issuer::parse(issuer).map_err(|e| format!("--issuer: {e}"))?;
@@ -160,7 +167,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     } else {
         SigningKeys::none()
     };
-    let tls = http::server_tls_config(&server.cert, &server.key)?;
+    let (certificate, tls) = operations::server_certificate(&server.cert, &server.key)?;
     let listen = server.listen;
     common::runtime()?.block_on(async move {
         let listener = http::bind(listen)
@@ -181,11 +188,20 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
             "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s), \
              {key_count} signing key(s))"
         ));
-        let reloader =
-            with_keys.then(|| tokio::spawn(reload_keys_on_sighup(server.clone(), keys_dir)));
+        let metrics = ops.start_metrics("oauth-server", server.clone()).await?;
+        let reloading = server.clone();
+        let keys_dir = with_keys.then_some(keys_dir);
+        let reloader = operations::on_hangup(move || {
+            reload_clients(&reloading, &clients_file);
+            operations::reload_certificate(&certificate);
+            if let Some(dir) = &keys_dir {
+                reload_keys(&reloading, dir);
+            }
+        });
         tollgate::auth::run(listener, tls, limits, server, http::shutdown_signal()).await;
-        if let Some(reloader) = reloader {
-            reloader.abort();
+        reloader.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
         }
         access_log::event(format_args!("oauth-server stopped"));
         access_log::flush();
@@ -193,27 +209,35 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     })
 }
 
-/// On every SIGHUP, re-reads the signing keys: the new set is published and signs at once;
-/// a directory that does not load leaves the keys in use as they were.
-async fn reload_keys_on_sighup(server: Arc<AuthServer>, dir: PathBuf) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
-        access_log::event(format_args!(
-            "SIGHUP cannot be watched; keys reload disabled"
-        ));
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        match SigningKeys::load(&dir) {
-            Ok(keys) => {
-                let count = keys.published().len();
-                server.replace_signing_keys(keys);
-                access_log::event(format_args!(
-                    "SIGHUP: {count} signing key(s) loaded from {}",
-                    dir.display()
-                ));
-            }
-            Err(e) => access_log::event(format_args!("SIGHUP: signing keys kept: {e}")),
+/// Re-reads the clients file (on SIGHUP): added clients authenticate from the next request,
+/// removed ones are refused, and tokens already issued stay valid. A file that does not load
+/// (missing, not JSON, an invalid entry) leaves the registry in use as it was.
+fn reload_clients(server: &AuthServer, file: &Path) {
+    match ClientRegistry::load(file) {
+        Ok(registry) => {
+            let count = registry.len();
+            server.replace_clients(registry);
+            access_log::event(format_args!(
+                "SIGHUP: {count} client(s) loaded from {}",
+                file.display()
+            ));
         }
+        Err(e) => access_log::event(format_args!("SIGHUP: clients kept: {e}")),
+    }
+}
+
+/// Re-reads the signing keys (on SIGHUP): the new set is published and signs at once; a
+/// directory that does not load leaves the keys in use as they were.
+fn reload_keys(server: &AuthServer, dir: &Path) {
+    match SigningKeys::load(dir) {
+        Ok(keys) => {
+            let count = keys.published().len();
+            server.replace_signing_keys(keys);
+            access_log::event(format_args!(
+                "SIGHUP: {count} signing key(s) loaded from {}",
+                dir.display()
+            ));
+        }
+        Err(e) => access_log::event(format_args!("SIGHUP: signing keys kept: {e}")),
     }
 }

@@ -26,6 +26,11 @@ use crate::http::Answer;
 use crate::oauth::form_post;
 use crate::secret::SecretString;
 
+/// The outcomes `tollgate_token_fetches_total` counts: a usable token, or anything else.
+pub(super) const OUTCOMES: [&str; 2] = ["ok", "error"];
+const FETCH_OK: usize = 0;
+const FETCH_ERROR: usize = 1;
+
 impl TokenClient {
     /// One token request (RFC 6749 §4.4.2).
     pub(super) async fn fetch_once(&self) -> Result<Arc<Token>, Failed> {
@@ -61,6 +66,21 @@ impl TokenClient {
 
         let requested_at = Instant::now();
         self.inner.token_requests.fetch_add(1, Ordering::Relaxed);
+        // Counted however it ends, a timeout of the caller's budget included.
+        let mut outcome = self.inner.fetch_outcomes.begin(FETCH_ERROR);
+        let token = self.send_token_request(request, requested_at).await;
+        if token.is_ok() {
+            outcome.settle(FETCH_OK);
+        }
+        token
+    }
+
+    /// Sends a token request and reads the answer.
+    async fn send_token_request(
+        &self,
+        request: http::Request<http_body_util::Full<Bytes>>,
+        requested_at: Instant,
+    ) -> Result<Arc<Token>, Failed> {
         let answer = self
             .inner
             .outbound
@@ -179,8 +199,24 @@ pub(super) fn bearer_header(token: &SecretString) -> Result<HeaderValue, TokenEr
 }
 
 /// Whether the answer is RFC 6750's 401 with `error="invalid_token"`.
-pub(super) fn says_invalid_token(answer: &Answer) -> bool {
-    answer.status == StatusCode::UNAUTHORIZED && challenges_invalid_token(&answer.headers)
+pub(super) fn says_invalid_token(status: StatusCode, headers: &HeaderMap) -> bool {
+    status == StatusCode::UNAUTHORIZED && challenges_invalid_token(headers)
+}
+
+/// The request of a call, as sent with `token`.
+pub(super) fn with_bearer(
+    parts: &http::request::Parts,
+    body: &Bytes,
+    token: &Token,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, TokenError> {
+    let mut outgoing = http::Request::new(http_body_util::Full::new(body.clone()));
+    *outgoing.method_mut() = parts.method.clone();
+    *outgoing.uri_mut() = parts.uri.clone();
+    *outgoing.headers_mut() = parts.headers.clone();
+    outgoing
+        .headers_mut()
+        .insert(http::header::AUTHORIZATION, bearer_header(&token.value)?);
+    Ok(outgoing)
 }
 
 fn challenges_invalid_token(headers: &HeaderMap) -> bool {

@@ -13,7 +13,8 @@
 //! - the idle timer: a connection with no request in flight closes after
 //!   [`Limits::idle_timeout`]; HTTP/2 also sends keep-alive pings so dead peers are noticed;
 //! - size bounds on heads and HTTP/2 streams (431 beyond), and the [`Refusal`]s;
-//! - the access-log line of every request, and HEAD answers without a body on HTTP/2.
+//! - the access-log line and the metrics of every request, and HEAD answers without a body on
+//!   HTTP/2.
 //!
 //! Time is tokio's clock, like every timer in the crate. Does not own: the clock's state and
 //! the evidence of pipelined bytes (`clock`), accepting or the connection caps (`server`),
@@ -89,7 +90,11 @@ pub(super) async fn serve_connection<H: Handler>(
                 Some(refusal) => handler.refuse(refusal),
                 None => handler.handle(req, peer).await,
             };
-            access_log::request(&method, &path, &response, started.elapsed());
+            let elapsed = started.elapsed();
+            access_log::request(&method, &path, &response, elapsed);
+            if let Some(metrics) = handler.metrics() {
+                metrics.observe(&path, response.status(), elapsed);
+            }
             if method == http::Method::HEAD {
                 // hyper drops a HEAD response's body on HTTP/1 but would send it on HTTP/2,
                 // where DATA frames after a HEAD are a protocol error.

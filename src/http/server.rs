@@ -141,6 +141,8 @@ pub async fn serve<H: Handler>(
         let stop_rx = stop_rx.clone();
         connections.spawn(async move {
             let _slots = (permit, address_slot);
+            let counted = handler.clone();
+            let _counted = counted.metrics().map(|metrics| metrics.connection());
             let tls =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,

@@ -1,7 +1,8 @@
 //! TLS configuration for both directions, with ring as the one crypto provider.
 //!
 //! Owns: reading PEM certificates and private keys (one loader, one error type), the server
-//! configuration (TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`) and the client configuration
+//! configuration (TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`, its certificate from a
+//! swappable [`ServerCertificate`]) and the client configuration
 //! (TLS 1.3 and 1.2, trusting exactly the CA certificates it is given, never the system's or a
 //! "danger" verifier). Does not own: sockets or handshakes (`server`, [`super::outbound`]).
 
@@ -10,6 +11,8 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::ServerCertificate;
 
 /// Why a TLS configuration could not be made, naming the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -65,14 +68,19 @@ pub fn server_tls_config(
     cert_path: &Path,
     key_path: &Path,
 ) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
-    let certs = load_certificates(cert_path)?;
-    let key = load_private_key(key_path)?;
+    server_tls(ServerCertificate::load(cert_path, key_path)?)
+}
+
+/// A server configuration presenting `certificate` (re-readable, see [`ServerCertificate`]),
+/// offering TLS 1.3 and 1.2 and ALPN `h2`, `http/1.1`.
+pub fn server_tls(
+    certificate: Arc<ServerCertificate>,
+) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
     let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(TlsSetupError::Rustls)?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(TlsSetupError::Rustls)?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -2,14 +2,18 @@
 //!
 //! Owns: a bounded map from token hash to verdict and the time it stops being trusted. When
 //! full it first drops expired entries, then the tenth that would expire soonest, so the next
-//! tenth of inserts need no scan. Does not own: how long an answer may be trusted (the guard
-//! decides and passes `until`).
+//! tenth of inserts need no scan. Also here: the guard's look-up and remembering (`cached`,
+//! `remember`), which say how long a verdict is trusted: until the token expires, at most the
+//! cache TTL for introspection answers, the negative TTL for inactive ones, never for no answer.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Verdict;
+use super::{TokenGuard, Verdict};
+use crate::oauth::unix_now;
 
 pub(super) struct CacheEntry {
     pub(super) verdict: Verdict,
@@ -49,6 +53,45 @@ impl Cache {
             }
         }
         self.entries.insert(key, entry);
+    }
+}
+
+impl TokenGuard {
+    pub(super) fn cached(&self, key: &[u8; 32]) -> Option<Verdict> {
+        let mut cache = self.inner.cache.lock().ok()?;
+        let verdict = cache.get(key, Instant::now())?;
+        self.inner.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(verdict)
+    }
+
+    /// Remembers an introspection answer, at most the cache TTL.
+    pub(super) fn remember(&self, key: [u8; 32], verdict: &Verdict) {
+        self.remember_for(key, verdict, Some(self.inner.config.cache_ttl));
+    }
+
+    /// Remembers a verdict until the token expires, and no longer than `cap` when given.
+    pub(super) fn remember_for(&self, key: [u8; 32], verdict: &Verdict, cap: Option<Duration>) {
+        let config = &self.inner.config;
+        let cap = cap.unwrap_or(Duration::MAX);
+        let lifetime = match verdict {
+            Verdict::Active(caller) => match caller.exp {
+                Some(exp) => Duration::from_secs(exp.saturating_sub(unix_now())).min(cap),
+                None => cap.min(config.cache_ttl),
+            },
+            Verdict::Inactive => config.negative_ttl,
+            Verdict::Unavailable => return,
+        };
+        if lifetime.is_zero() {
+            return;
+        }
+        let now = Instant::now();
+        if let Ok(mut cache) = self.inner.cache.lock() {
+            let entry = CacheEntry {
+                verdict: verdict.clone(),
+                until: now + lifetime,
+            };
+            cache.insert(key, entry, config.max_cache_entries, now);
+        }
     }
 }
 

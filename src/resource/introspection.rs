@@ -5,7 +5,6 @@
 //! well-formed RFC 7662 body is a verdict; an `active` token of another issuer, or without a
 //! `client_id`, is treated as inactive. Does not own: caching or sharing answers (the guard).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,6 +17,13 @@ use crate::form::encode_form_component;
 use crate::oauth::form_post;
 use crate::oauth::scope::scope_tokens;
 use crate::secret::SecretString;
+
+/// The outcomes `tollgate_introspections_total` counts: an active token, an inactive one, no
+/// usable answer.
+pub(super) const OUTCOMES: [&str; 3] = ["active", "inactive", "error"];
+const ACTIVE: usize = 0;
+const INACTIVE: usize = 1;
+const ERROR: usize = 2;
 
 impl TokenGuard {
     /// Asks the authorization server about `token` (RFC 7662).
@@ -45,7 +51,19 @@ impl TokenGuard {
             ));
             return Verdict::Unavailable;
         };
-        self.inner.introspections.fetch_add(1, Ordering::Relaxed);
+        // Counted however it ends: an answer, a failure, or the budget's timeout dropping it.
+        let mut outcome = self.inner.introspections.begin(ERROR);
+        let verdict = self.ask(request).await;
+        outcome.settle(match verdict {
+            Verdict::Active(_) => ACTIVE,
+            Verdict::Inactive => INACTIVE,
+            Verdict::Unavailable => ERROR,
+        });
+        verdict
+    }
+
+    /// Sends one introspection request and reads its answer.
+    async fn ask(&self, request: http::Request<http_body_util::Full<Bytes>>) -> Verdict {
         let answer = match self.inner.outbound.send_repeatable(request).await {
             Ok(answer) => answer,
             Err(e) => {

@@ -127,6 +127,31 @@ impl Service {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Sends SIGHUP (the service reloads its files and keeps running).
+    pub fn hangup(&self) {
+        let status = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
+    /// Waits (at most `limit`) until the log holds `needle` at least `count` times.
+    pub async fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let log = self.log();
+            if log.matches(needle).count() >= count {
+                return log;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{count} x {needle:?} not logged within {limit:?}: {log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Resident memory of the child, from /proc.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))

@@ -9,6 +9,8 @@
 //!   log, stderr kept for inspection, killed on drop.
 //! - [`raw`]: raw TLS and hand-written HTTP/1.1; HTTP/2 requests whose bodies stall.
 //! - [`delay`]: a loopback TCP proxy that puts a peer a fixed delay away.
+//! - [`metrics`]: `GET /metrics` over plain HTTP and a strict parser of the Prometheus text
+//!   format.
 //! - [`fake_auth`]: a stand-in authorization server whose token and introspection answers a
 //!   test chooses (refusals, `Retry-After`, odd `expires_in`, no answer at all).
 
@@ -20,6 +22,7 @@ pub mod child;
 pub mod delay;
 pub mod fake_auth;
 pub mod https;
+pub mod metrics;
 pub mod raw;
 pub mod servers;
 

@@ -1,6 +1,7 @@
 //! What the binaries share: their `main` (help, errors, exit status), the runtime, the flags
-//! of the services that call the authorization server, loading a client secret, and fitting
-//! the connection cap under the open-file limit.
+//! of the services that call the authorization server, loading a client secret, fitting
+//! the connection cap under the open-file limit, and (`operations`) the metrics listener, the
+//! log format and the SIGHUP reload.
 //!
 //! Included by each binary with `#[path]`; not part of the library, which never prints or
 //! exits and does not own process-wide settings. Owns: everything about start-up that is not
@@ -10,6 +11,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod flags;
+pub mod operations;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -21,9 +23,11 @@ use tollgate::access_log;
 use tollgate::app;
 use tollgate::discovery::Discovered;
 use tollgate::http::{self, Handler, Limits, Outbound};
+use tollgate::metrics::Source;
 use tollgate::secret::SecretString;
 
 pub use flags::{Flags, UsageError, LIMIT_FLAGS_HELP};
+pub use operations::{OperationsFlags, OPERATIONS_FLAGS_HELP};
 
 /// The error of a binary's edge: whatever went wrong, printed once as `PROGRAM: message`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -58,7 +62,8 @@ pub fn service_main(
 ) -> ExitCode {
     let usage = format!(
         "{usage}\nthe client secret comes from {SECRET_ENV} or --client-secret-file (not both)\n\
-         limit flags:\n{LIMIT_FLAGS_HELP}"
+         SIGHUP re-reads the TLS certificate and key\n\
+         operations flags:\n{OPERATIONS_FLAGS_HELP}\nlimit flags:\n{LIMIT_FLAGS_HELP}"
     );
     main(program, &usage, |args| {
         let mut flags = Flags::parse(args, &[])?;
@@ -89,15 +94,17 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, BoxError> {
 }
 
 /// Runs a service that calls the authorization server (`client1`, `client2`) until SIGTERM
-/// or Ctrl-C: TLS, the outgoing client, the listener, discovery, then [`app::run`]. `make`
+/// or Ctrl-C: TLS, the outgoing client, the listener, discovery, then [`app::run`]; the
+/// metrics listener if asked for, and SIGHUP re-reading the certificate and key. `make`
 /// builds the handler from the discovery holder and the outgoing client, and says what to add
 /// to the start-up log line.
-pub fn run_service<H: Handler>(
+pub fn run_service<H: Handler + Source>(
     program: &str,
     service: ServiceFlags,
     make: impl FnOnce(Arc<Discovered>, Outbound, ServiceIdentity) -> (Arc<H>, String),
 ) -> Result<(), BoxError> {
-    let tls = http::server_tls_config(&service.cert, &service.key)?;
+    service.operations.apply_log_format();
+    let (certificate, tls) = operations::server_certificate(&service.cert, &service.key)?;
     let outbound = Outbound::new(&service.ca)?;
     let ServiceFlags {
         listen,
@@ -105,6 +112,7 @@ pub fn run_service<H: Handler>(
         client_id,
         client_secret,
         mut limits,
+        operations,
         ..
     } = service;
     fit_open_file_limit(program, &mut limits, 1);
@@ -123,6 +131,8 @@ pub fn run_service<H: Handler>(
         access_log::event(format_args!(
             "{program} listening on {bound} (authorization server {auth_server}{detail})"
         ));
+        let metrics = operations.start_metrics(program, handler.clone()).await?;
+        let reloader = operations::on_hangup(move || operations::reload_certificate(&certificate));
         let result = app::run(
             listener,
             tls,
@@ -132,6 +142,10 @@ pub fn run_service<H: Handler>(
             http::shutdown_signal(),
         )
         .await;
+        reloader.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         access_log::event(format_args!("{program} stopped"));
         access_log::flush();
         Ok(result?)
@@ -207,6 +221,8 @@ pub struct ServiceFlags {
     /// The secret from [`SECRET_ENV`] or `--client-secret-file`, if either is given.
     pub client_secret: Option<SecretString>,
     pub limits: Limits,
+    /// `--metrics-listen`, `--log-format`.
+    pub operations: OperationsFlags,
 }
 
 impl ServiceFlags {
@@ -231,6 +247,7 @@ impl ServiceFlags {
             _ => Some(load_client_secret(secret_file.as_deref(), secret_env)?),
         };
         let limits = flags.limits()?;
+        let operations = OperationsFlags::take(flags)?;
         Ok(ServiceFlags {
             listen: server.listen,
             cert: server.cert,
@@ -240,6 +257,7 @@ impl ServiceFlags {
             client_id,
             client_secret,
             limits,
+            operations,
         })
     }
 
