@@ -12,6 +12,9 @@
 //! Parts:
 //! - [`tls`](self::tls): PEM loading (one loader for both directions), the server and client
 //!   configurations, ring as the one crypto provider.
+//! - `client_cert`: client certificates, asked for and never required: the listener's
+//!   verifier, [`ClientCertificate`] (a request extension on every request of a connection
+//!   that presented one) and [`ClientCa`] (does a chain lead to a given CA).
 //! - `server`: binding, the accept loop with the connection caps, the shutdown signal and drain.
 //! - `per_address`: live connections per remote address, and [`address_key`], the key an
 //!   address counts under (also the authorization server's throttle key).
@@ -25,6 +28,7 @@
 //! - [`outbound`]: the pooled HTTPS client services use to call each other.
 
 mod body;
+mod client_cert;
 mod clock;
 mod conn;
 mod limits;
@@ -42,12 +46,14 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
 pub use body::{read_body, read_limited, BodyError, RequestBody, RequestBodyError};
+pub use client_cert::{ClientCa, ClientCertificate};
 pub use limits::Limits;
 pub use outbound::{Answer, Outbound, OutboundError};
 pub use per_address::address_key;
 pub use response::{is_form_urlencoded, json_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
-pub use tls::{crypto_provider, server_tls_config, TlsSetupError};
+pub use tls::{crypto_provider, server_tls_config, server_tls_config_with, ClientIdentity};
+pub use tls::TlsSetupError;
 
 /// The one response body type of every tollgate service: responses are small and complete.
 pub type Body = Full<Bytes>;
