@@ -2,14 +2,14 @@
 //!
 //! | route               | answer                                                          |
 //! |---------------------|-----------------------------------------------------------------|
-//! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error |
+//! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error (a certificate-bound token only with its certificate) |
 //! | `GET /healthz`      | 200 liveness, with whether the authorization server is known yet |
 
 use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::{health, label, RESOURCE_PATH};
-use crate::http::{json_response, Body, Handler, Peer, Refusal, RequestBody};
+use crate::http::{json_response, Body, ClientCertificate, Handler, Peer, Refusal, RequestBody};
 use crate::oauth::{self, HEALTH_PATH};
 use crate::resource::TokenGuard;
 
@@ -40,9 +40,10 @@ impl ResourceService {
             exp: Option<u64>,
             message: &'static str,
         }
+        let certificate = req.extensions().get::<ClientCertificate>();
         match self
             .guard
-            .authorize(req.headers(), &self.required_scope, peer.addr.ip())
+            .authorize_on(req.headers(), &self.required_scope, peer.addr.ip(), certificate)
             .await
         {
             Ok(caller) => {

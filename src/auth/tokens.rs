@@ -8,13 +8,17 @@
 //! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
 //! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
 //! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
-//! tokens and swept like the rest. Does not own: making tokens or deciding who may see them
-//! (see `auth`).
+//! tokens and swept like the rest. A store is also the [`ReplayCache`] of client assertions
+//! (the in-memory one holds a [`MemoryReplayCache`]), so whatever shares tokens between
+//! replicas shares the used assertions too. Does not own: making tokens or deciding who may
+//! see them (see `auth`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
+
+use super::replay::{AssertionKey, MemoryReplayCache, ReplayCache};
 
 /// The SHA-256 of an access token: the only form in which tokens are stored.
 pub type TokenHash = [u8; 32];
@@ -37,6 +41,9 @@ pub struct TokenRecord {
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch; the token is dead from this second on.
     pub exp: u64,
+    /// SHA-256 of the client certificate the token is bound to (RFC 8705 §3), if it was issued
+    /// over a connection that presented one.
+    pub cnf: Option<[u8; 32]>,
 }
 
 /// The store failed (a shared store's engine is down): answer 503, never guess.
@@ -44,9 +51,9 @@ pub struct TokenRecord {
 #[error("token store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
 
-/// Where issued tokens live. Implementations must be safe under concurrency and must treat a
-/// record whose `exp` is not after `now` as absent.
-pub trait TokenStore: Send + Sync + 'static {
+/// Where issued tokens live, and the used client assertions. Implementations must be safe under
+/// concurrency and must treat a record whose `exp` is not after `now` as absent.
+pub trait TokenStore: ReplayCache + Send + Sync + 'static {
     fn insert(
         &self,
         hash: TokenHash,
@@ -112,6 +119,8 @@ pub struct MemoryTokenStore {
     shards: Box<[Shard]>,
     /// Revoked self-contained tokens, by hash, with the `exp` after which they are dead anyway.
     denied: Box<[DenyShard]>,
+    /// The client assertions used and not expired yet.
+    assertions: MemoryReplayCache,
 }
 
 impl Default for MemoryTokenStore {
@@ -133,6 +142,7 @@ impl MemoryTokenStore {
         MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             denied: (0..DENY_SHARDS).map(|_| DenyShard::default()).collect(),
+            assertions: MemoryReplayCache::default(),
         }
     }
 
@@ -159,10 +169,16 @@ impl MemoryTokenStore {
         shards.map(|map| map.len()).sum()
     }
 
-    /// Removes every token (and denylist entry) expired at `now`, one shard at a time,
-    /// yielding between shards so the sweep never holds a worker thread for long. Returns how
-    /// many tokens were removed.
+    /// Used client assertions not swept yet.
+    pub fn assertions_len(&self) -> usize {
+        self.assertions.len()
+    }
+
+    /// Removes every token (and denylist and assertion entry) expired at `now`, one shard at
+    /// a time, yielding between shards so the sweep never holds a worker thread for long.
+    /// Returns how many tokens were removed.
     pub async fn sweep(&self, now: u64) -> usize {
+        self.assertions.sweep(now);
         for shard in self.denied.iter() {
             if let Ok(mut map) = shard.write() {
                 map.retain(|_, exp| *exp > now);
@@ -229,6 +245,17 @@ impl MemoryTokenStore {
     }
 }
 
+impl ReplayCache for MemoryTokenStore {
+    async fn first_use(
+        &self,
+        key: AssertionKey,
+        exp: u64,
+        now: u64,
+    ) -> Result<bool, StoreUnavailable> {
+        self.assertions.first_use(key, exp, now).await
+    }
+}
+
 impl TokenStore for MemoryTokenStore {
     // In memory nothing waits: each call is done when its future is first polled.
     async fn insert(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
@@ -270,6 +297,7 @@ mod tests {
             }),
             iat,
             exp,
+            cnf: None,
         }
     }
 

@@ -97,8 +97,16 @@ pub fn run_service<H: Handler>(
     service: ServiceFlags,
     make: impl FnOnce(Arc<Discovered>, Outbound, ServiceIdentity) -> (Arc<H>, String),
 ) -> Result<(), BoxError> {
-    let tls = http::server_tls_config(&service.cert, &service.key)?;
-    let outbound = Outbound::new(&service.ca)?;
+    let tls = http::server_tls_config_with(
+        &service.cert,
+        &service.key,
+        service.ask_client_certificates,
+    )?;
+    let identity = match &service.client_certificate {
+        Some((cert, key)) => Some(http::ClientIdentity::load(cert, key)?),
+        None => None,
+    };
+    let outbound = Outbound::with_identity(&service.ca, identity)?;
     let ServiceFlags {
         listen,
         auth_server,
@@ -207,6 +215,11 @@ pub struct ServiceFlags {
     /// The secret from [`SECRET_ENV`] or `--client-secret-file`, if either is given.
     pub client_secret: Option<SecretString>,
     pub limits: Limits,
+    /// Ask callers for a TLS client certificate (client1's `--client-ca`); set by the binary.
+    pub ask_client_certificates: bool,
+    /// The certificate and key the outgoing connections present (client2's `--client-cert`
+    /// and `--client-key`); set by the binary.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServiceFlags {
@@ -240,6 +253,8 @@ impl ServiceFlags {
             client_id,
             client_secret,
             limits,
+            ask_client_certificates: false,
+            client_certificate: None,
         })
     }
 
