@@ -93,7 +93,11 @@ pub fn generate(dir: &Path, force: bool) -> Result<(), GenCertsError> {
         source,
     })?;
     // The keys first and the CA last: a reader that finds ca.pem finds a complete set.
-    write_file(&dir.join(CA_KEY_FILE), ca_key.serialize_pem().as_bytes(), OWNER_ONLY)?;
+    write_file(
+        &dir.join(CA_KEY_FILE),
+        ca_key.serialize_pem().as_bytes(),
+        OWNER_ONLY,
+    )?;
     write_file(&paths[2], server_key.serialize_pem().as_bytes(), OWNER_ONLY)?;
     write_file(&paths[1], server_cert.pem().as_bytes(), PUBLIC)?;
     write_file(&paths[0], ca_cert.pem().as_bytes(), PUBLIC)?;
@@ -160,7 +164,9 @@ pub fn generate_client(
     let ca_key_pem = fs::read_to_string(&ca_key_path).map_err(|e| {
         bad_ca(
             &ca_key_path,
-            format!("{e} (certificates made before client certificates existed: run gen-certs --force)"),
+            format!(
+                "{e} (certificates made before client certificates existed: run gen-certs --force)"
+            ),
         )
     })?;
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| bad_ca(&ca_key_path, e.to_string()))?;
@@ -193,9 +199,10 @@ fn chains_to(ca_path: &Path, cert: &rustls::pki_types::CertificateDer<'_>) -> Re
         roots.add(ca).map_err(|e| e.to_string())?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+            .build()
+            .map_err(|e| e.to_string())?;
     verifier
         .verify_client_cert(cert, &[], rustls::pki_types::UnixTime::now())
         .map(|_| ())

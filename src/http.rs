@@ -52,8 +52,8 @@ pub use outbound::{Answer, Outbound, OutboundError};
 pub use per_address::address_key;
 pub use response::{is_form_urlencoded, json_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
-pub use tls::{crypto_provider, server_tls_config, server_tls_config_with, ClientIdentity};
 pub use tls::TlsSetupError;
+pub use tls::{crypto_provider, server_tls_config, server_tls_config_with, ClientIdentity};
 
 /// The one response body type of every tollgate service: responses are small and complete.
 pub type Body = Full<Bytes>;

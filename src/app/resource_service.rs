@@ -43,7 +43,12 @@ impl ResourceService {
         let certificate = req.extensions().get::<ClientCertificate>();
         match self
             .guard
-            .authorize_on(req.headers(), &self.required_scope, peer.addr.ip(), certificate)
+            .authorize_on(
+                req.headers(),
+                &self.required_scope,
+                peer.addr.ip(),
+                certificate,
+            )
             .await
         {
             Ok(caller) => {

@@ -113,7 +113,13 @@ mod tests {
     fn check(key: &SigningKey, claims: serde_json::Value) -> Option<Accepted> {
         let keys = VerifyingKeySet::new(vec![key.verifying_key()]).unwrap();
         let claimed = claimed(&assertion(key, claims))?;
-        verify(claimed, "pkj", &keys, &[ISSUER, "https://as.example/oauth/token"], NOW)
+        verify(
+            claimed,
+            "pkj",
+            &keys,
+            &[ISSUER, "https://as.example/oauth/token"],
+            NOW,
+        )
     }
 
     fn with(member: &str, value: serde_json::Value) -> serde_json::Value {
@@ -150,7 +156,10 @@ mod tests {
             ("jti", json!("")),
             ("jti", json!(7)),
         ] {
-            assert!(check(&key, with(member, value.clone())).is_none(), "{member}: {value}");
+            assert!(
+                check(&key, with(member, value.clone())).is_none(),
+                "{member}: {value}"
+            );
         }
         let mut no_jti = good();
         no_jti.as_object_mut().unwrap().remove("jti");

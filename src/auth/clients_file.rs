@@ -140,9 +140,11 @@ fn entry_auth(entry: &ClientEntry) -> Result<ClientAuth, String> {
         (None, None, None, Some(hex)) => Ok(ClientAuth::SelfSignedTlsClientAuth {
             cert_sha256: hash(hex, "self_signed_cert_sha256")?,
         }),
-        _ => Err("needs exactly one of secret_sha256, jwks, tls_client_auth_subject_dn and \
+        _ => Err(
+            "needs exactly one of secret_sha256, jwks, tls_client_auth_subject_dn and \
                   self_signed_cert_sha256"
-            .into()),
+                .into(),
+        ),
     }
 }
 
@@ -370,7 +372,9 @@ fn update(
             (ClientAuth::Secret { hash }, Some(secret))
         }
         Proof::Jwks(keys) if keys.is_empty() => {
-            return Err(ClientsFileError::BadArgument("the JWK Set holds no key".into()))
+            return Err(ClientsFileError::BadArgument(
+                "the JWK Set holds no key".into(),
+            ))
         }
         Proof::Jwks(keys) => (ClientAuth::PrivateKeyJwt(keys.clone()), None),
         Proof::TlsSubjectDn(dn) => (

@@ -113,7 +113,10 @@ pub fn extract(
         }
         (None, _) => {
             let client_id = form.get("client_id").map(str::to_owned);
-            match (form.get("client_assertion_type"), form.get("client_assertion")) {
+            match (
+                form.get("client_assertion_type"),
+                form.get("client_assertion"),
+            ) {
                 (Some(JWT_BEARER), Some(assertion)) => Ok(Presented::Assertion {
                     assertion: SecretString::new(assertion.to_owned()),
                     client_id,
@@ -209,7 +212,10 @@ mod tests {
         ));
         assert!(matches!(
             extract(&headers(None), &Form::parse(b"").unwrap(), None),
-            Err(NotPresented::Unreadable { client_id: None, .. })
+            Err(NotPresented::Unreadable {
+                client_id: None,
+                ..
+            })
         ));
         for query in ["client_secret=b", "client_assertion=x"] {
             assert!(matches!(

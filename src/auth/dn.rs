@@ -530,7 +530,10 @@ mod tests {
         let custom = CustomDnType(vec![1, 3, 6, 1, 4, 1, 99999, 1]);
         let der = cert(&[(custom, "Value")]);
         assert!(matches("1.3.6.1.4.1.99999.1=Value", &der));
-        assert!(!matches("1.3.6.1.4.1.99999.1=value", &der), "unknown: exact");
+        assert!(
+            !matches("1.3.6.1.4.1.99999.1=value", &der),
+            "unknown: exact"
+        );
     }
 
     #[test]
@@ -542,7 +545,10 @@ mod tests {
         // UTF8String "m1": 0c 02 6d 31
         let der = cert(&[(CommonName, "m1")]);
         assert!(matches("CN=#0c026d31", &der));
-        assert!(!matches("CN=#13026d31", &der), "PrintableString is another encoding");
+        assert!(
+            !matches("CN=#13026d31", &der),
+            "PrintableString is another encoding"
+        );
         // rcgen writes one AVA per RDN; a multi-valued RDN needs a hand-made name.
         let cn_a = [0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x0c, 0x01, b'a'];
         let uid_b = [
@@ -581,8 +587,19 @@ mod tests {
     #[test]
     fn malformed_strings_and_certificates_are_refused() {
         for bad in [
-            "", "CN", "CN=", "=x", "XX=y", "CN=a,", "CN=a\"b", "CN=\\zz", "CN=#zz", "CN=#0c05ab",
-            "3.1=x", "01.2=x", "1.40=x",
+            "",
+            "CN",
+            "CN=",
+            "=x",
+            "XX=y",
+            "CN=a,",
+            "CN=a\"b",
+            "CN=\\zz",
+            "CN=#zz",
+            "CN=#0c05ab",
+            "3.1=x",
+            "01.2=x",
+            "1.40=x",
         ] {
             assert!(SubjectDn::parse(bad).is_err(), "{bad:?}");
         }

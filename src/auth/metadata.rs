@@ -24,7 +24,11 @@ use crate::oauth::{Issuer, ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PA
 const JWKS_MAX_AGE: &str = "public, max-age=300";
 
 /// The client authentication methods of every endpoint.
-const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
 
 /// ... and those of RFC 8705 §2, while client certificates are asked for.
 const MTLS_METHODS: [&str; 2] = ["tls_client_auth", "self_signed_tls_client_auth"];

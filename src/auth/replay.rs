@@ -151,6 +151,9 @@ mod tests {
         let mut other = [1; 32];
         other[31] = 2;
         assert!(cache.first_use(other, 200, 105).await.is_err(), "full");
-        assert!(cache.first_use(other, 200, 110).await.unwrap(), "room again");
+        assert!(
+            cache.first_use(other, 200, 110).await.unwrap(),
+            "room again"
+        );
     }
 }

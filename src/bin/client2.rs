@@ -81,12 +81,14 @@ fn run(mut flags: Flags, mut service: ServiceFlags) -> Result<(), BoxError> {
         }
         (None, Some(secret)) => ClientCredentials::Secret(secret),
         (None, None) if service.client_certificate.is_some() => ClientCredentials::Certificate,
-        (None, None) => return Err(format!(
-            "client2 needs a way to authenticate: set {} or pass --client-secret-file FILE, \
+        (None, None) => {
+            return Err(format!(
+                "client2 needs a way to authenticate: set {} or pass --client-secret-file FILE, \
              --assertion-key FILE, or --client-cert FILE --client-key FILE",
-            common::SECRET_ENV
-        )
-        .into()),
+                common::SECRET_ENV
+            )
+            .into())
+        }
     };
     let client_id = service
         .client_id

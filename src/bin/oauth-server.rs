@@ -136,7 +136,9 @@ fn add_client(args: Vec<OsString>) -> Result<(), BoxError> {
             Proof::SelfSignedCert(tollgate::secret::sha256(chain[0].as_ref()))
         }
         _ => {
-            return Err("give at most one of --jwks, --tls-subject-dn and --self-signed-cert".into())
+            return Err(
+                "give at most one of --jwks, --tls-subject-dn and --self-signed-cert".into(),
+            )
         }
     };
     let registration = Registration::new(&id, scopes, introspect)

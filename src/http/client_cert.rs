@@ -43,7 +43,10 @@ impl ClientCertificate {
         let digest = ring::digest::digest(&ring::digest::SHA256, leaf.as_ref());
         let mut leaf_sha256 = [0u8; 32];
         leaf_sha256.copy_from_slice(digest.as_ref());
-        Some(ClientCertificate(Arc::new(Presented { chain, leaf_sha256 })))
+        Some(ClientCertificate(Arc::new(Presented {
+            chain,
+            leaf_sha256,
+        })))
     }
 
     /// The peer's own certificate.
@@ -65,7 +68,12 @@ impl ClientCertificate {
 
 impl fmt::Debug for ClientCertificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hex: String = self.0.leaf_sha256.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = self
+            .0
+            .leaf_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         f.debug_struct("ClientCertificate")
             .field("leaf_sha256", &hex)
             .field("chain", &self.0.chain.len())
@@ -190,9 +198,8 @@ mod tests {
     fn an_empty_chain_is_no_certificate_and_the_leaf_hash_is_of_the_first() {
         assert!(ClientCertificate::from_chain(Vec::new()).is_none());
         let leaf = CertificateDer::from(b"abc".to_vec());
-        let cert =
-            ClientCertificate::from_chain(vec![leaf, CertificateDer::from(b"ca".to_vec())])
-                .unwrap();
+        let cert = ClientCertificate::from_chain(vec![leaf, CertificateDer::from(b"ca".to_vec())])
+            .unwrap();
         assert_eq!(cert.leaf().as_ref(), b"abc");
         assert_eq!(cert.intermediates().len(), 1);
         // SHA-256("abc"), FIPS 180-2 appendix B.1.

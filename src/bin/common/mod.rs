@@ -97,11 +97,8 @@ pub fn run_service<H: Handler>(
     service: ServiceFlags,
     make: impl FnOnce(Arc<Discovered>, Outbound, ServiceIdentity) -> (Arc<H>, String),
 ) -> Result<(), BoxError> {
-    let tls = http::server_tls_config_with(
-        &service.cert,
-        &service.key,
-        service.ask_client_certificates,
-    )?;
+    let tls =
+        http::server_tls_config_with(&service.cert, &service.key, service.ask_client_certificates)?;
     let identity = match &service.client_certificate {
         Some((cert, key)) => Some(http::ClientIdentity::load(cert, key)?),
         None => None,

@@ -71,8 +71,10 @@ impl Default for DemoConfig {
 
 /// A demo client with a secret: id, scopes, may it introspect. Every demo client may ask for
 /// client1's audience.
-const DEMO_CLIENTS: [(&str, &[&str], bool); 2] =
-    [("client1", &["read"], true), ("demo", &["read", "write"], false)];
+const DEMO_CLIENTS: [(&str, &[&str], bool); 2] = [
+    ("client1", &["read"], true),
+    ("demo", &["read", "write"], false),
+];
 
 /// The client certificates of the development CA the demo uses: client2's (beside its
 /// assertions), and `mtls`'s, a client that authenticates by its certificate alone.
@@ -336,9 +338,7 @@ pub async fn run(
     );
     say(
         out,
-        format_args!(
-            "  mtls     no secret: tls_client_auth, subject CN=mtls (scope \"read\")"
-        ),
+        format_args!("  mtls     no secret: tls_client_auth, subject CN=mtls (scope \"read\")"),
     );
     let ca = ca_path.display();
     let demo_secret = secret_of("demo")?;
