@@ -26,13 +26,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::clients::{is_valid_client_id, Client, ClientAuth, ClientRegistry, MAX_CLIENT_ID_LEN};
-use super::dn::SubjectDn;
+mod auth_methods;
+
+use super::clients::{is_valid_client_id, Client, ClientRegistry, MAX_CLIENT_ID_LEN};
 use crate::files::{self, FileError};
 use crate::oauth::audience::is_resource_indicator;
-use crate::oauth::jose::{JwksMode, VerifyingKeySet};
+use auth_methods::{auth_members, entry_auth, proof_auth};
+
 use crate::oauth::scope::parse_scope_list;
 use crate::secret::{self, SecretString};
+pub use auth_methods::{client_jwks, Proof};
 
 impl ClientRegistry {
     /// Reads and validates a clients file; any problem stops start-up.
@@ -117,48 +120,6 @@ fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
         .collect()
 }
 
-/// How an entry's client authenticates: exactly one of the four members says.
-fn entry_auth(entry: &ClientEntry) -> Result<ClientAuth, String> {
-    let hash = |hex: &str, member: &str| {
-        secret::hash_from_hex(hex).ok_or_else(|| format!("{member} is not 64 hex digits"))
-    };
-    match (
-        &entry.secret_sha256,
-        &entry.jwks,
-        &entry.tls_client_auth_subject_dn,
-        &entry.self_signed_cert_sha256,
-    ) {
-        (Some(hex), None, None, None) => Ok(ClientAuth::Secret {
-            hash: hash(hex, "secret_sha256")?,
-        }),
-        (None, Some(jwks), None, None) => Ok(ClientAuth::PrivateKeyJwt(client_jwks(
-            &serde_json::to_vec(jwks).unwrap_or_default(),
-        )?)),
-        (None, None, Some(dn), None) => Ok(ClientAuth::TlsClientAuth(
-            SubjectDn::parse(dn).map_err(|e| format!("tls_client_auth_subject_dn is {e}"))?,
-        )),
-        (None, None, None, Some(hex)) => Ok(ClientAuth::SelfSignedTlsClientAuth {
-            cert_sha256: hash(hex, "self_signed_cert_sha256")?,
-        }),
-        _ => Err(
-            "needs exactly one of secret_sha256, jwks, tls_client_auth_subject_dn and \
-                  self_signed_cert_sha256"
-                .into(),
-        ),
-    }
-}
-
-/// A client's JWK Set (RFC 7517 §5): every key usable for a signature algorithm we verify
-/// (RS256, ES256, EdDSA), at least one.
-pub fn client_jwks(json: &[u8]) -> Result<VerifyingKeySet, String> {
-    let keys = VerifyingKeySet::from_jwks(json, JwksMode::RefuseUnusable)
-        .map_err(|e| format!("jwks: {e}"))?;
-    if keys.is_empty() {
-        return Err("jwks holds no key".into());
-    }
-    Ok(keys)
-}
-
 /// Checks that each audience is a resource indicator (RFC 8707 §2) and drops repeats.
 pub fn parse_audiences(
     audiences: impl IntoIterator<Item = String>,
@@ -181,29 +142,18 @@ fn render_clients_file(clients: &[Client]) -> String {
     let file = ClientsFile {
         clients: clients
             .iter()
-            .map(|c| ClientEntry {
-                client_id: c.id.clone(),
-                secret_sha256: match &c.auth {
-                    ClientAuth::Secret { hash } => Some(secret::to_hex(hash)),
-                    _ => None,
-                },
-                jwks: match &c.auth {
-                    ClientAuth::PrivateKeyJwt(keys) => Some(keys.to_jwks()),
-                    _ => None,
-                },
-                tls_client_auth_subject_dn: match &c.auth {
-                    ClientAuth::TlsClientAuth(dn) => Some(dn.as_str().to_owned()),
-                    _ => None,
-                },
-                self_signed_cert_sha256: match &c.auth {
-                    ClientAuth::SelfSignedTlsClientAuth { cert_sha256 } => {
-                        Some(secret::to_hex(cert_sha256))
-                    }
-                    _ => None,
-                },
-                scope: c.scopes.join(" "),
-                introspect: c.introspect,
-                audiences: c.audiences.iter().map(|a| a.to_string()).collect(),
+            .map(|c| {
+                let members = auth_members(&c.auth);
+                ClientEntry {
+                    client_id: c.id.clone(),
+                    secret_sha256: members.0,
+                    jwks: members.1,
+                    tls_client_auth_subject_dn: members.2,
+                    self_signed_cert_sha256: members.3,
+                    scope: c.scopes.join(" "),
+                    introspect: c.introspect,
+                    audiences: c.audiences.iter().map(|a| a.to_string()).collect(),
+                }
             })
             .collect(),
     };
@@ -245,19 +195,6 @@ impl ClientsFileError {
             other => other,
         }
     }
-}
-
-/// How a client `add-client` registers will authenticate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Proof {
-    /// A fresh secret, shown once (`client_secret_basic`, `client_secret_post`).
-    Secret,
-    /// Its public keys (`private_key_jwt`), read with [`client_jwks`].
-    Jwks(VerifyingKeySet),
-    /// Its certificate's subject, an RFC 4514 string (`tls_client_auth`).
-    TlsSubjectDn(String),
-    /// Its certificate, by the SHA-256 of the DER (`self_signed_tls_client_auth`).
-    SelfSignedCert([u8; 32]),
 }
 
 /// What `add-client` registers: a client id, how it authenticates and what it may do.
@@ -365,32 +302,7 @@ fn update(
     };
     // Whoever set the file's permission bits meant them; a new file is the owner's alone.
     let mode = files::mode_of(path).unwrap_or(files::OWNER_ONLY);
-    let (auth, secret) = match &registration.proof {
-        Proof::Secret => {
-            let secret = secret::random_secret().map_err(ClientsFileError::Random)?;
-            let hash = secret::sha256(secret.expose().as_bytes());
-            (ClientAuth::Secret { hash }, Some(secret))
-        }
-        Proof::Jwks(keys) if keys.is_empty() => {
-            return Err(ClientsFileError::BadArgument(
-                "the JWK Set holds no key".into(),
-            ))
-        }
-        Proof::Jwks(keys) => (ClientAuth::PrivateKeyJwt(keys.clone()), None),
-        Proof::TlsSubjectDn(dn) => (
-            ClientAuth::TlsClientAuth(
-                SubjectDn::parse(dn)
-                    .map_err(|e| ClientsFileError::BadArgument(format!("{dn:?} is {e}")))?,
-            ),
-            None,
-        ),
-        Proof::SelfSignedCert(cert_sha256) => (
-            ClientAuth::SelfSignedTlsClientAuth {
-                cert_sha256: *cert_sha256,
-            },
-            None,
-        ),
-    };
+    let (auth, secret) = proof_auth(&registration.proof)?;
     let client = Client {
         id: id.to_owned(),
         auth,

@@ -98,13 +98,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BoxError> {
     let ca_path = config.certs_dir.join(certs::CA_FILE);
-    if certs::exist(&config.certs_dir) {
+    let has_ca_key = config.certs_dir.join(certs::CA_KEY_FILE).exists();
+    if certs::exist(&config.certs_dir) && has_ca_key {
         say(
             out,
             format_args!("Using the certificates in {}/", config.certs_dir.display()),
         );
     } else {
-        certs::generate(&config.certs_dir, false)?;
+        // A set made before client certificates has no ca.key to sign them with: replaced.
+        certs::generate(&config.certs_dir, certs::exist(&config.certs_dir))?;
         say(
             out,
             format_args!(
@@ -136,18 +138,6 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     };
-    if !config.certs_dir.join(certs::CA_KEY_FILE).exists() {
-        certs::generate(&config.certs_dir, true)?;
-        say(
-            out,
-            format_args!(
-                "Generated new development certificates in {}/: the old set had no ca.key to \
-                 sign client certificates with (trust {} only)",
-                config.certs_dir.display(),
-                ca_path.display()
-            ),
-        );
-    }
     for client in CLIENT_CERTS {
         if !certs::client_exists(&config.certs_dir, client) {
             certs::generate_client(&config.certs_dir, client, true)?;
