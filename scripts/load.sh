@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # Load test of the release binaries over HTTPS with wrk: /healthz, token, introspection, and
-# client1's resource with a cached token, at 1, 8, 32 and 128 connections.
+# client1's resource with a cached token, at 1, 8, 32 and 128 connections; with JWT=1 also the
+# JWT formats (token issue with ES256 and EdDSA keys; client1 validating locally, a repeated
+# token and a distinct token per request).
 #
 #   scripts/load.sh [SECONDS_PER_RUN] [CONNECTION_COUNTS...]      (defaults: 10, 1 8 32 128)
+#   JWT=1 scripts/load.sh 8 32                                     (adds the JWT rows)
 #
-# Prints one row per run (requests/s, p50, p99, errors, ratio to /healthz of the same server at
-# the same connection count) and writes the rows as TSV to target/load/results.tsv, plus a
-# picture of throughput against connections to target/load/throughput.svg.
-# Loopback only; every run is bounded by its duration; the servers it starts are stopped by
-# their process ids when it exits.
+# Prints one row per run: requests/s, p50, p99, errors, the ratio to /healthz of the same
+# server at the same connection count, and the server's CPU time per request (user + system
+# time from /proc/PID/stat before and after the run, divided by the requests served: steadier
+# than requests/s when wrk shares the cores) with its ratio to /healthz's. Writes the rows as
+# TSV to target/load/results.tsv, and a picture of throughput against connections to
+# target/load/throughput.svg. Loopback only; every run is bounded by its duration; the servers
+# it starts are stopped by their process ids when it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 shift || true
 conns=("$@")
 [ ${#conns[@]} -gt 0 ] || conns=(1 8 32 128)
+jwt=${JWT:-0}
 
 . scripts/common.sh
 out=target/load
@@ -30,21 +36,41 @@ trap cleanup EXIT
 
 "$bin/oauth-server" gen-certs --out "$work/certs" 2>/dev/null
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-svc_secret=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id svc --scope "read write" | json '["client_secret"]')
-rs_secret=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id rs --scope read --introspect | json '["client_secret"]')
-read -r pa pc1 <<<"$(python3 -c 'import socket; s=[socket.socket() for _ in range(2)]; [x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')"
+free_ports() { python3 -c "import socket; s=[socket.socket() for _ in range($1)]; [x.bind(('127.0.0.1',0)) for x in s]; print(*[x.getsockname()[1] for x in s])"; }
+tls=(--cert "$work/certs/server.pem" --key "$work/certs/server.key")
+c1_aud=https://client1.example
+add() { "$bin/oauth-server" add-client --clients "$work/clients.json" "$@" | json '["client_secret"]'; }
+svc_secret=$(add --id svc --scope "read write" --audience "$c1_aud")
+rs_secret=$(add --id rs --scope read --introspect)
+read -r pa pc1 pj pe pjc1 <<<"$(free_ports 5)"
 as=https://localhost:$pa
 c1=https://localhost:$pc1
-tls=(--cert "$work/certs/server.pem" --key "$work/certs/server.key")
 # Long-lived tokens and a long cache: the runs measure steady state, not expiry.
 "$bin/oauth-server" serve --listen "127.0.0.1:$pa" "${tls[@]}" --clients "$work/clients.json" \
   --issuer "$as" --token-ttl 86400 2>"$work/as.log" &
-pids+=($!)
+pids+=($!); pid_as=$!
 OAUTH_CLIENT_SECRET=$rs_secret "$bin/client1" --listen "127.0.0.1:$pc1" "${tls[@]}" --auth-server "$as" \
   --ca "$work/certs/ca.pem" --client-id rs --cache-ttl 30 2>"$work/client1.log" &
-pids+=($!)
+pids+=($!); pid_c1=$!
+urls=("$as" "$c1")
+if [ "$jwt" = 1 ]; then
+  asj=https://localhost:$pj; ase=https://localhost:$pe; c1j=https://localhost:$pjc1
+  "$bin/oauth-server" gen-signing-key --keys "$work/keys-es256" --alg ES256 >/dev/null
+  "$bin/oauth-server" gen-signing-key --keys "$work/keys-eddsa" --alg EdDSA >/dev/null
+  for pair in "$pj es256" "$pe eddsa"; do
+    read -r port alg <<<"$pair"
+    "$bin/oauth-server" serve --listen "127.0.0.1:$port" "${tls[@]}" --clients "$work/clients.json" \
+      --issuer "https://localhost:$port" --token-ttl 86400 --token-format jwt \
+      --signing-keys "$work/keys-$alg" 2>"$work/as-$alg.log" &
+    pids+=($!); eval "pid_as_$alg=$!"
+  done
+  "$bin/client1" --listen "127.0.0.1:$pjc1" "${tls[@]}" --auth-server "$asj" \
+    --ca "$work/certs/ca.pem" --validation jwt --audience "$c1_aud" 2>"$work/client1-jwt.log" &
+  pids+=($!); pid_c1j=$!
+  urls+=("$asj" "$ase" "$c1j")
+fi
 export SSL_CERT_FILE=$work/certs/ca.pem
-for url in "$as" "$c1"; do
+for url in "${urls[@]}"; do
   for _ in $(seq 1 100); do curl -sf -m 2 --cacert "$work/certs/ca.pem" "$url/healthz" >/dev/null && break; sleep 0.1; done
 done
 c() { curl -sf -m 5 --cacert "$work/certs/ca.pem" "$@"; }
@@ -77,34 +103,99 @@ post_script "$work/token.lua" "Basic $(b64 "svc:$svc_secret")" "grant_type=clien
 post_script "$work/introspect.lua" "Basic $(b64 "rs:$rs_secret")" "token=$token"
 get_script "$work/resource.lua" "Bearer $token"
 
+# CPU time (user + system, in clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+tick_hz=$(getconf CLK_TCK)
+
 results=$out/results.tsv
-printf 'server\tendpoint\tconnections\trequests_per_s\tp50_ms\tp99_ms\terrors\tratio_to_healthz\n' >"$results"
-run() {  # server endpoint url script connections
-  local line
+printf 'server\tendpoint\tconnections\trequests_per_s\tp50_ms\tp99_ms\terrors\tratio_to_healthz\tcpu_us_per_request\tcpu_ratio_to_healthz\n' >"$results"
+run() {  # server endpoint url script connections pid
+  local line before after
+  before=$(cpu_ticks "$6")
   line=$(wrk -t"$(( $5 < 2 ? 1 : 2 ))" -c"$5" -d"${secs}s" --timeout 5s -s "$4" "$3" | grep '^RESULT') || true
+  after=$(cpu_ticks "$6")
   read -r _ reqs dur_us p50_us p99_us errs <<<"$line"
-  python3 - "$1" "$2" "$5" "$reqs" "$dur_us" "$p50_us" "$p99_us" "$errs" "$results" <<'EOF'
+  python3 - "$1" "$2" "$5" "$reqs" "$dur_us" "$p50_us" "$p99_us" "$errs" "$results" \
+    "$(( after - before ))" "$tick_hz" <<'EOF'
 import sys
-server, endpoint, conns, reqs, dur, p50, p99, errs, path = sys.argv[1:]
+server, endpoint, conns, reqs, dur, p50, p99, errs, path, ticks, hz = sys.argv[1:]
 rps = int(reqs) / (int(dur) / 1e6)
-base = None
+cpu_us = int(ticks) / int(hz) * 1e6 / max(int(reqs), 1)
+base = base_cpu = None
 for row in open(path).read().splitlines()[1:]:
     f = row.split('\t')
     if f[0] == server and f[1] == 'healthz' and f[2] == conns:
-        base = float(f[3])
+        base, base_cpu = float(f[3]), float(f[8])
 ratio = f"{rps / base:.2f}" if base else "1.00" if endpoint == 'healthz' else "-"
-row = [server, endpoint, conns, f"{rps:.0f}", f"{float(p50)/1000:.2f}", f"{float(p99)/1000:.2f}", errs, ratio]
+cpu_ratio = f"{cpu_us / base_cpu:.2f}" if base_cpu else "1.00" if endpoint == 'healthz' else "-"
+row = [server, endpoint, conns, f"{rps:.0f}", f"{float(p50)/1000:.2f}", f"{float(p99)/1000:.2f}",
+       errs, ratio, f"{cpu_us:.1f}", cpu_ratio]
 open(path, 'a').write('\t'.join(row) + '\n')
-print(f"{server:13} {endpoint:11} c={conns:>4}  {rps:>9.0f} req/s  p50 {float(p50)/1000:6.2f} ms  p99 {float(p99)/1000:6.2f} ms  errors {errs:>4}  x{ratio} of /healthz")
+print(f"{server:17} {endpoint:18} c={conns:>4}  {rps:>9.0f} req/s  p50 {float(p50)/1000:6.2f} ms"
+      f"  p99 {float(p99)/1000:6.2f} ms  errors {errs:>4}  x{ratio} of /healthz"
+      f"  cpu {cpu_us:6.1f} us/req x{cpu_ratio}")
 EOF
 }
+
+if [ "$jwt" = 1 ]; then
+  token_jwt=$(c -u "svc:$svc_secret" -d grant_type=client_credentials -d scope=read "$asj/oauth/token" | json '["access_token"]')
+  get_script "$work/resource-jwt.lua" "Bearer $token_jwt"
+  # Distinct tokens: first collect JWTs with wrk (one file per wrk thread), then send each
+  # once, so every request at client1 is a signature check (until the tokens run out and
+  # wrap around; the count of tokens is printed).
+  cat >"$work/collect.lua" <<'EOF'
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("id", counter) end
+init = function(args) file = io.open(os.getenv("TOKENS_DIR") .. "/tokens-" .. id, "w") end
+response = function(status, headers, body)
+  local t = body:match('"access_token":"([^"]+)"')
+  if t then file:write(t, "\n") end
+end
+done = function() end
+EOF
+  cat >>"$work/collect.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=read"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $(b64 "svc:$svc_secret")"
+EOF
+  mkdir -p "$work/tokens"
+  TOKENS_DIR=$work/tokens wrk -t2 -c32 -d"${secs}s" -s "$work/collect.lua" "$asj/oauth/token" >/dev/null
+  cat "$work"/tokens/tokens-* >"$work/tokens.txt"
+  echo "distinct-token run: $(wc -l <"$work/tokens.txt") tokens collected"
+  cat "$work/report.lua" >"$work/resource-distinct.lua"
+  cat >>"$work/resource-distinct.lua" <<EOF
+local counter = 0
+setup = function(thread) counter = counter + 1; thread:set("id", counter) end
+init = function(args)
+  tokens = {}
+  for line in io.lines("$work/tokens.txt") do tokens[#tokens + 1] = line end
+  -- Threads start at opposite ends so they do not send the same tokens.
+  next_token = (id - 1) * math.floor(#tokens / 2)
+end
+request = function()
+  next_token = next_token % #tokens + 1
+  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. tokens[next_token] })
+end
+EOF
+fi
+
 echo "wrk, ${secs}s per run, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 for n in "${conns[@]}"; do
-  run oauth-server healthz "$as/healthz" "$work/healthz.lua" "$n"
-  run oauth-server token "$as/oauth/token" "$work/token.lua" "$n"
-  run oauth-server introspect "$as/oauth/introspect" "$work/introspect.lua" "$n"
-  run client1 healthz "$c1/healthz" "$work/healthz.lua" "$n"
-  run client1 resource "$c1/api/resource" "$work/resource.lua" "$n"
+  run oauth-server healthz "$as/healthz" "$work/healthz.lua" "$n" "$pid_as"
+  run oauth-server token "$as/oauth/token" "$work/token.lua" "$n" "$pid_as"
+  run oauth-server introspect "$as/oauth/introspect" "$work/introspect.lua" "$n" "$pid_as"
+  run client1 healthz "$c1/healthz" "$work/healthz.lua" "$n" "$pid_c1"
+  run client1 resource "$c1/api/resource" "$work/resource.lua" "$n" "$pid_c1"
+  if [ "$jwt" = 1 ]; then
+    run oauth-server-jwt healthz "$asj/healthz" "$work/healthz.lua" "$n" "$pid_as_es256"
+    run oauth-server-jwt token_es256 "$asj/oauth/token" "$work/token.lua" "$n" "$pid_as_es256"
+    run oauth-server-eddsa healthz "$ase/healthz" "$work/healthz.lua" "$n" "$pid_as_eddsa"
+    run oauth-server-eddsa token_eddsa "$ase/oauth/token" "$work/token.lua" "$n" "$pid_as_eddsa"
+    run client1-jwt healthz "$c1j/healthz" "$work/healthz.lua" "$n" "$pid_c1j"
+    run client1-jwt resource_repeated "$c1j/api/resource" "$work/resource-jwt.lua" "$n" "$pid_c1j"
+    run client1-jwt resource_distinct "$c1j/api/resource" "$work/resource-distinct.lua" "$n" "$pid_c1j"
+  fi
 done
 python3 scripts/plot_load.py "$results" "$out/throughput.svg"
 echo "results: $results, picture: $out/throughput.svg"

@@ -69,11 +69,7 @@ impl CallerService {
             StatusCode::OK if serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok() => {
                 raw_json(answer.body)
             }
-            StatusCode::OK => error_response(
-                StatusCode::BAD_GATEWAY,
-                "bad_gateway",
-                "the resource answered 200 with a body that is not JSON",
-            ),
+            StatusCode::OK => bad_gateway("the resource answered 200 with a body that is not JSON"),
             StatusCode::SERVICE_UNAVAILABLE => error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",
@@ -84,14 +80,15 @@ impl CallerService {
                     "call: the resource answered {}",
                     status.as_u16()
                 ));
-                error_response(
-                    StatusCode::BAD_GATEWAY,
-                    "bad_gateway",
-                    &format!("the resource answered {}", status.as_u16()),
-                )
+                bad_gateway(&format!("the resource answered {}", status.as_u16()))
             }
         }
     }
+}
+
+/// 502: the resource answered, but not usably.
+fn bad_gateway(description: &str) -> Response<Body> {
+    error_response(StatusCode::BAD_GATEWAY, "bad_gateway", description)
 }
 
 impl Handler for CallerService {

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::json::parse_object;
+use super::json::{parse_object, typed_member};
 
 /// Why a payload's claims were refused, or why its times do not hold now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -110,11 +110,8 @@ fn string_claim(
     members: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<String>, ClaimsError> {
-    match members.get(name) {
-        None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(ClaimsError::WrongType(name)),
-    }
+    typed_member(members, name, |v| v.as_str().map(str::to_owned))
+        .map_err(|()| ClaimsError::WrongType(name))
 }
 
 /// A NumericDate: a JSON integer. serde_json reads `1.0` and `1e3` as floats, which
@@ -123,14 +120,7 @@ fn date_claim(
     members: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<i64>, ClaimsError> {
-    match members.get(name) {
-        None => Ok(None),
-        Some(Value::Number(number)) => number
-            .as_i64()
-            .map(Some)
-            .ok_or(ClaimsError::WrongType(name)),
-        Some(_) => Err(ClaimsError::WrongType(name)),
-    }
+    typed_member(members, name, Value::as_i64).map_err(|()| ClaimsError::WrongType(name))
 }
 
 fn audience(members: &Map<String, Value>) -> Result<Vec<String>, ClaimsError> {

@@ -9,8 +9,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::json::{parse_object, JsonRefusal};
-use super::keys::{VerifyingKey, VerifyingKeySet};
+use super::json::{parse_object, typed_member, JsonRefusal};
+use super::keys::VerifyingKeySet;
 use super::signing::{SignError, SigningKey};
 use super::{b64url_decode, b64url_encode, Algorithm, Claims, ClaimsError};
 
@@ -129,11 +129,8 @@ fn optional_string(
     members: &Map<String, Value>,
     name: &'static str,
 ) -> Result<Option<String>, JwsError> {
-    match members.get(name) {
-        None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(JwsError::Malformed("kid, typ and cty are strings")),
-    }
+    typed_member(members, name, |v| v.as_str().map(str::to_owned))
+        .map_err(|()| JwsError::Malformed("kid, typ and cty are strings"))
 }
 
 /// A compact JWS that has been parsed but whose signature has not been checked. Its payload
@@ -199,41 +196,21 @@ impl UnverifiedJws {
     /// algorithm, so a header cannot make an ES256 key check an EdDSA or HMAC signature.
     pub fn verify(self, keys: &VerifyingKeySet) -> Result<Verified, JwsError> {
         let alg = self.header.alg;
-        let candidates: Vec<(usize, &VerifyingKey)> = match self.header.kid.as_deref() {
-            Some(kid) => {
-                let named: Vec<_> = keys
-                    .keys()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, key)| key.kid() == Some(kid))
-                    .collect();
-                if named.is_empty() {
-                    return Err(JwsError::UnknownKid);
-                }
-                let of_alg: Vec<_> = named
-                    .into_iter()
-                    .filter(|(_, key)| key.algorithm() == alg)
-                    .collect();
-                if of_alg.is_empty() {
-                    return Err(JwsError::AlgorithmMismatch);
-                }
-                of_alg
-            }
-            None => {
-                let of_alg: Vec<_> = keys
-                    .keys()
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, key)| key.algorithm() == alg)
-                    .collect();
-                if of_alg.is_empty() {
-                    return Err(JwsError::NoKeyForAlgorithm);
-                }
-                of_alg
-            }
+        let kid = self.header.kid.as_deref();
+        // The keys the header points at: those under its kid, or all of them without one.
+        let named = || {
+            let all = keys.keys().iter().enumerate();
+            all.filter(move |(_, key)| kid.is_none_or(|kid| key.kid() == Some(kid)))
         };
+        let mut candidates = named().filter(|(_, key)| key.algorithm() == alg).peekable();
+        if candidates.peek().is_none() {
+            return Err(match kid {
+                Some(_) if named().next().is_none() => JwsError::UnknownKid,
+                Some(_) => JwsError::AlgorithmMismatch,
+                None => JwsError::NoKeyForAlgorithm,
+            });
+        }
         let key_index = candidates
-            .into_iter()
             .find(|(_, key)| key.verifies(&self.signing_input, &self.signature))
             .map(|(index, _)| index)
             .ok_or(JwsError::BadSignature)?;
