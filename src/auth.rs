@@ -17,9 +17,9 @@
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), `assertion` (`private_key_jwt`
-//! assertions) and [`replay`] (their `jti`s, used once), [`dn`] (certificate subjects for
-//! `tls_client_auth`), [`tokens`] (the store and the JWT denylist), [`signing_keys`] (the keys
-//! directory), `own_jwt` (recognising the JWTs this server signed), [`throttle`] (lockouts and
+//! assertions), [`dn`] (certificate subjects for `tls_client_auth`), [`tokens`] (the store, the
+//! JWT denylist and the used assertions; `expiring` keeps the last two), [`signing_keys`] (the
+//! keys directory), `own_jwt` (recognising the JWTs this server signed), [`throttle`] (lockouts and
 //! failure budgets), `error` (the error enum and its responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
@@ -30,10 +30,10 @@ pub mod clients_file;
 mod credentials;
 pub mod dn;
 mod error;
+mod expiring;
 mod introspect;
 mod metadata;
 mod own_jwt;
-pub mod replay;
 mod revoke;
 pub mod signing_keys;
 pub mod throttle;

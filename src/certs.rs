@@ -74,19 +74,11 @@ pub fn generate(dir: &Path, force: bool) -> Result<(), GenCertsError> {
     let ca_key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
     let ca_cert = ca_certificate(&ca_key)?;
 
-    let mut server_params = CertificateParams::new(vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ])
-    .map_err(GenCertsError::Rcgen)?;
-    server_params.distinguished_name = name("localhost");
-    server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server_key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
-    let server_cert = server_params
-        .signed_by(&server_key, &ca_cert, &ca_key)
-        .map_err(GenCertsError::Rcgen)?;
+    let names = ["localhost", "127.0.0.1", "::1"]
+        .map(str::to_owned)
+        .to_vec();
+    let server = ExtendedKeyUsagePurpose::ServerAuth;
+    let (server_cert, server_key) = signed_leaf(names, "localhost", server, &ca_cert, &ca_key)?;
 
     fs::create_dir_all(dir).map_err(|source| GenCertsError::Io {
         path: dir.to_owned(),
@@ -113,6 +105,26 @@ fn ca_certificate(ca_key: &KeyPair) -> Result<rcgen::Certificate, GenCertsError>
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.distinguished_name = name(CA_NAME);
     ca_params.self_signed(ca_key).map_err(GenCertsError::Rcgen)
+}
+
+/// A new key and a certificate for it, subject `CN=common_name`, valid for `names` and for
+/// `usage` only, signed by the CA.
+fn signed_leaf(
+    names: Vec<String>,
+    common_name: &str,
+    usage: ExtendedKeyUsagePurpose,
+    ca_cert: &rcgen::Certificate,
+    ca_key: &KeyPair,
+) -> Result<(rcgen::Certificate, KeyPair), GenCertsError> {
+    let mut params = CertificateParams::new(names).map_err(GenCertsError::Rcgen)?;
+    params.distinguished_name = name(common_name);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
+    let cert = params
+        .signed_by(&key, ca_cert, ca_key)
+        .map_err(GenCertsError::Rcgen)?;
+    Ok((cert, key))
 }
 
 /// Whether `dir` holds a client certificate and key for `client`.
@@ -172,14 +184,8 @@ pub fn generate_client(
     let ca_key = KeyPair::from_pem(&ca_key_pem).map_err(|e| bad_ca(&ca_key_path, e.to_string()))?;
     let ca_cert = ca_certificate(&ca_key)?;
 
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(GenCertsError::Rcgen)?;
-    params.distinguished_name = name(client);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().map_err(GenCertsError::Rcgen)?;
-    let cert = params
-        .signed_by(&key, &ca_cert, &ca_key)
-        .map_err(GenCertsError::Rcgen)?;
+    let usage = ExtendedKeyUsagePurpose::ClientAuth;
+    let (cert, key) = signed_leaf(Vec::new(), client, usage, &ca_cert, &ca_key)?;
     let ca_path = dir.join(CA_FILE);
     chains_to(&ca_path, cert.der()).map_err(|detail| bad_ca(&ca_key_path, detail))?;
     write_file(&key_path, key.serialize_pem().as_bytes(), OWNER_ONLY)?;

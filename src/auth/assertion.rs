@@ -9,11 +9,11 @@
 //! Connect names the token endpoint); `exp` present, in the future and at most
 //! [`MAX_LIFETIME_SECS`] ahead; `nbf` and `iat`, when present, at most [`MAX_SKEW_SECS`]
 //! ahead; a non-empty `jti`. What passes becomes the [`AssertionKey`] and expiry the replay
-//! cache records; the caller looks it up, after these checks, so nobody without the client's
+//! store's replay cache records; the caller looks it up, after these checks, so nobody without the client's
 //! key can spend its `jti`s. Does not own: finding the assertion in the request
-//! (`credentials`), the replay cache (`replay`), throttling (`authenticate`).
+//! (`credentials`), the replay cache (`tokens`), throttling (`authenticate`).
 
-use super::replay::AssertionKey;
+use super::tokens::AssertionKey;
 use crate::oauth::jose::{UnverifiedJws, VerifyingKeySet, DEFAULT_MAX_LEN};
 use crate::secret::sha256;
 
