@@ -7,13 +7,19 @@
 //! presents a certificate holds its private key; [`ClientCertificate`], the chain a connection
 //! presented with its leaf's SHA-256, put in every request's extensions; [`ClientCa`], the
 //! chain check against a configured CA (validity, `clientAuth` usage), for the service that
-//! needs it, when it needs it. Does not own: what a certificate means to a service (which
-//! client it authenticates, which tokens it may carry): the roles decide, this layer knows
-//! no OAuth.
+//! needs it, when it needs it, its verdict kept with the connection's certificate for
+//! [`VERDICT_TTL`] (a chain check is a signature verification: a keep-alive connection of a
+//! `tls_client_auth` client must not pay it on every request). Does not own: what a
+//! certificate means to a service (which client it authenticates, which tokens it may carry):
+//! the roles decide, this layer knows no OAuth.
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
@@ -34,7 +40,13 @@ struct Presented {
     chain: Vec<CertificateDer<'static>>,
     /// SHA-256 of the leaf's DER, made once per connection (RFC 8705 §3.1 binds tokens to it).
     leaf_sha256: [u8; 32],
+    /// The last [`ClientCa::issued`] verdict on this chain: which CA, when, and what it said.
+    verdict: Mutex<Option<(u64, Instant, bool)>>,
 }
+
+/// How long a chain verdict is reused on one connection: a certificate that expires while its
+/// connection is open is refused at most this much later.
+pub const VERDICT_TTL: Duration = Duration::from_secs(60);
 
 impl ClientCertificate {
     /// The chain a peer presented, or `None` for an empty one (no certificate).
@@ -46,6 +58,7 @@ impl ClientCertificate {
         Some(ClientCertificate(Arc::new(Presented {
             chain,
             leaf_sha256,
+            verdict: Mutex::new(None),
         })))
     }
 
@@ -86,6 +99,9 @@ impl fmt::Debug for ClientCertificate {
 pub struct ClientCa {
     verifier: Arc<dyn ClientCertVerifier>,
     origin: String,
+    /// Tells this CA (and its clones) from every other loaded in the process, for the
+    /// verdicts kept with certificates.
+    id: u64,
 }
 
 impl fmt::Debug for ClientCa {
@@ -114,15 +130,36 @@ impl ClientCa {
                     path: origin.clone(),
                     detail: e.to_string(),
                 })?;
-        Ok(ClientCa { verifier, origin })
+        static LOADED: AtomicU64 = AtomicU64::new(0);
+        let id = LOADED.fetch_add(1, Ordering::Relaxed);
+        Ok(ClientCa {
+            verifier,
+            origin,
+            id,
+        })
     }
 
     /// Whether `cert` chains to this CA now: signatures along the chain, validity periods,
-    /// and the `clientAuth` extended key usage wherever one is stated.
+    /// and the `clientAuth` extended key usage wherever one is stated. Checked at most once
+    /// per [`VERDICT_TTL`] for the certificate of one connection.
     pub fn issued(&self, cert: &ClientCertificate) -> bool {
-        self.verifier
+        let ca = self.id;
+        let now = Instant::now();
+        if let Ok(verdict) = cert.0.verdict.lock() {
+            if let Some((of, at, issued)) = *verdict {
+                if of == ca && now.duration_since(at) < VERDICT_TTL {
+                    return issued;
+                }
+            }
+        }
+        let issued = self
+            .verifier
             .verify_client_cert(cert.leaf(), cert.intermediates(), UnixTime::now())
-            .is_ok()
+            .is_ok();
+        if let Ok(mut verdict) = cert.0.verdict.lock() {
+            *verdict = Some((ca, now, issued));
+        }
+        issued
     }
 }
 
