@@ -154,6 +154,7 @@ fn fill_store(rt: &tokio::runtime::Runtime, server: &AuthServer, count: usize) {
                 grant: grant.clone(),
                 iat: exp - 3600,
                 exp,
+                cnf: None,
             };
             server
                 .store()

@@ -18,18 +18,23 @@
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
-//! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
-//! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
-//! this server signed), [`throttle`] (lockouts and failure budgets), `error` (the error enum
-//! and its responses), `operations` (readiness, the metric families, replacing the clients
-//! registry on reload). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! update), [`credentials`] (finding credentials in a request), `assertion` (`private_key_jwt`
+//! assertions), [`dn`] (certificate subjects for `tls_client_auth`), [`tokens`] (the store, the
+//! JWT denylist and the used assertions; `expiring` keeps the last two), [`signing_keys`] (the
+//! keys directory), `own_jwt` (recognising the JWTs this server signed), [`throttle`]
+//! (lockouts and failure budgets), `error` (the error enum and its responses), `operations`
+//! (readiness, the metric families, replacing the clients registry on reload). Does not own:
+//! sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
+mod assertion;
 mod authenticate;
 pub mod clients;
 pub mod clients_file;
 mod credentials;
+pub mod dn;
 mod error;
+mod expiring;
 mod introspect;
 mod metadata;
 mod operations;
@@ -83,6 +88,10 @@ pub struct AuthConfig {
     /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
     /// the issuer.
     pub default_audience: Option<String>,
+    /// The CA of `tls_client_auth` clients' certificates (RFC 8705 §2.1), when the listener
+    /// asks for client certificates ([`h::server_tls_config_with`]); the metadata then offers
+    /// the two mTLS methods and certificate-bound tokens.
+    pub client_ca: Option<h::ClientCa>,
 }
 
 /// What an access token is.
@@ -108,6 +117,7 @@ impl AuthConfig {
             address_budget: BudgetPolicy::per_address(),
             token_format: TokenFormat::Opaque,
             default_audience: None,
+            client_ca: None,
         }
     }
 
@@ -188,7 +198,8 @@ impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
-        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false);
+        let mtls = config.client_ca.is_some();
+        let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false, mtls);
         let client_ids = operations::interned_ids(&registry);
         let metrics = ServerMetrics::new(routes.all());
         AuthServer {
@@ -233,6 +244,7 @@ impl<S: TokenStore> AuthServer<S> {
             issuer.as_ref(),
             &self.registry(),
             has_keys,
+            self.config.client_ca.is_some(),
         );
         if let Ok(mut metadata) = self.metadata.write() {
             *metadata = rendered;

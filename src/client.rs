@@ -1,7 +1,8 @@
 //! Calling protected APIs with a managed token: [`TokenClient`] (RFC 6749 §4.4, RFC 6750).
 //!
 //! Owns: getting an access token with client credentials (client_secret_basic, id and secret
-//! form-encoded before base64 as RFC 6749 §2.3.1 says), keeping it, renewing it before it
+//! form-encoded before base64 as RFC 6749 §2.3.1 says; a fresh private_key_jwt assertion for
+//! each request; or the TLS client certificate of the connections: see `credentials`), keeping it, renewing it before it
 //! expires, sharing one token request among every caller that needs a token at the same time,
 //! retrying token-endpoint failures with a bounded backoff, and sending requests with the token,
 //! retrying once with a new token when the resource says `invalid_token`. The wire details
@@ -47,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+mod credentials;
 mod errors;
 mod gate;
 mod layer;
@@ -60,11 +62,12 @@ use crate::access_log;
 use crate::discovery::Discovered;
 use crate::http::{Answer, Outbound};
 use crate::metrics::{Exposition, Outcomes};
-use crate::oauth::basic_authorization;
 use crate::secret::SecretString;
+use credentials::Authentication;
 use gate::{random_fraction, Failed, Gate};
 use token_request::{says_invalid_token, with_bearer};
 
+pub use credentials::{ClientCredentials, ASSERTION_LIFETIME_SECS};
 pub use errors::{CallError, TokenError};
 pub use gate::{FIRST_GATE, MAX_GATE, MAX_RETRY_AFTER};
 pub use layer::{BearerLayer, WithToken, WithTokenError, WithTokenFuture};
@@ -83,11 +86,12 @@ const SKEW: Duration = Duration::from_secs(2);
 /// confused server cannot overflow a deadline.
 pub(crate) const MAX_LIFETIME_SECS: u64 = 86_400;
 
-/// Settings of a [`TokenClient`]. `Debug` is safe: the secret prints as `[redacted]`.
+/// Settings of a [`TokenClient`]. `Debug` is safe: no secret or key is shown.
 #[derive(Clone, Debug)]
 pub struct TokenClientConfig {
     pub client_id: String,
-    pub client_secret: SecretString,
+    /// How the client authenticates at the token endpoint.
+    pub credentials: ClientCredentials,
     /// The scope to ask for; `None` asks for none, which gets all the client's scopes.
     pub scope: Option<String>,
     /// The resource to ask a token for (RFC 8707 `resource`); `None`: the client's default.
@@ -102,8 +106,8 @@ pub struct TokenClient {
 
 struct Inner {
     client_id: String,
-    /// `Authorization` value for the token endpoint, made once.
-    basic: SecretString,
+    /// How token requests are authenticated (the Basic header made once).
+    authentication: Authentication,
     scope: Option<String>,
     audience: Option<String>,
     discovered: Arc<Discovered>,
@@ -151,11 +155,11 @@ impl fmt::Debug for TokenClient {
 
 impl TokenClient {
     pub fn new(config: TokenClientConfig, discovered: Arc<Discovered>, outbound: Outbound) -> Self {
-        let basic = basic_authorization(&config.client_id, &config.client_secret);
+        let authentication = Authentication::new(&config.client_id, config.credentials);
         TokenClient {
             inner: Arc::new(Inner {
                 client_id: config.client_id,
-                basic,
+                authentication,
                 scope: config.scope,
                 audience: config.audience,
                 discovered,
@@ -359,8 +363,9 @@ impl TokenClient {
                     None => String::new(),
                 };
                 access_log::event(format_args!(
-                    "token request for client {} failed: {e}{gate}",
-                    self.inner.client_id
+                    "token request for client {} ({}) failed: {e}{gate}",
+                    self.inner.client_id,
+                    self.inner.authentication.method()
                 ));
                 if let Ok(mut last) = self.inner.last_failure.lock() {
                     *last = Some(e.clone());

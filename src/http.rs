@@ -13,6 +13,9 @@
 //! Parts:
 //! - [`tls`](self::tls): PEM loading (one loader for both directions), the server and client
 //!   configurations, ring as the one crypto provider.
+//! - `client_cert`: client certificates, asked for and never required: the listener's
+//!   verifier, [`ClientCertificate`] (a request extension on every request of a connection
+//!   that presented one) and [`ClientCa`] (does a chain lead to a given CA).
 //! - `server`: binding, the accept loop with the connection caps, the shutdown signal and drain.
 //! - `per_address`: live connections per remote address, and [`address_key`], the key an
 //!   address counts under (also the authorization server's throttle key).
@@ -30,6 +33,7 @@
 //!   whole when they are re-read (SIGHUP).
 
 mod body;
+mod client_cert;
 mod clock;
 mod conn;
 mod limits;
@@ -50,6 +54,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 
 pub use body::{read_body, read_limited, BodyError, RequestBody, RequestBodyError};
+pub use client_cert::{ClientCa, ClientCertificate};
 pub use limits::Limits;
 pub use metrics_endpoint::{serve_metrics, METRICS_PATH};
 pub use outbound::{Answer, Outbound, OutboundError};
@@ -58,7 +63,10 @@ pub use request_metrics::{ServerMetrics, OTHER_ROUTE};
 pub use response::{is_form_urlencoded, json_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
 pub use server_cert::ServerCertificate;
-pub use tls::{crypto_provider, server_tls, server_tls_config, TlsSetupError};
+pub use tls::TlsSetupError;
+pub use tls::{
+    crypto_provider, server_tls, server_tls_config, server_tls_config_with, ClientIdentity,
+};
 
 /// The one response body type of every tollgate service: responses are small and complete.
 pub type Body = Full<Bytes>;

@@ -8,6 +8,7 @@
 //! | no bearer token in `Authorization` (§2.1, §3.1)      | 401, `WWW-Authenticate: Bearer realm=".."` |
 //! | malformed `Authorization: Bearer ...` (§3.1)         | 400 `invalid_request`                      |
 //! | token unknown, expired or revoked (§3.1)             | 401 `error="invalid_token"`                |
+//! | token bound to another client certificate, or to one the connection lacks (RFC 8705 §3) | 401 `error="invalid_token"` |
 //! | token valid without the needed scope (§3.1)          | 403 `error="insufficient_scope"`, `scope`  |
 //! | authorization server unreachable, token not cached  | 503 with `Retry-After`, never a guess      |
 //!
@@ -17,9 +18,10 @@
 //!
 //! Owns: the guard's decision for a request (here), with its parts: `bearer` (reading the
 //! header, RFC 6750 answers), `introspection` (asking the authorization server, reading its
-//! answer), `cache` (remembered answers), `slots` (the capacity for introspections under way,
-//! shared fairly between caller addresses); here too the single flight of concurrent
-//! introspections of one token and their cancellation. Does not own: discovering the
+//! answer), `cache` (remembered answers), `binding` (certificate-bound tokens, checked on every
+//! request, cache hits included), `slots` (the capacity for introspections under way,
+//! shared fairly between caller addresses), `flight` (the single flight of concurrent
+//! introspections of one token and their cancellation). Does not own: discovering the
 //! endpoints (see [`crate::discovery`]), connections (see [`crate::http::outbound`]), or
 //! routing (the service).
 //!
@@ -46,6 +48,7 @@
 //! Revocation therefore takes effect within the cache TTL.
 
 mod bearer;
+mod binding;
 mod cache;
 mod flight;
 mod introspection;
@@ -63,16 +66,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderMap, Response};
-use tokio::sync::watch;
 
 use crate::discovery::Discovered;
-use crate::http::{Body, Outbound};
+use crate::http::{Body, ClientCertificate, Outbound};
 use crate::metrics::Outcomes;
 use crate::oauth::{basic_authorization, unix_now};
 use crate::secret::{sha256, SecretString};
 use bearer::{bearer_token, refusal_response, Refusal};
 use cache::Cache;
-use flight::{run_introspection, InFlightEntry};
+use flight::VerdictSender;
 use jwks::JwksCache;
 use jwt::JwtValidator;
 use slots::{AddressKey, Slots};
@@ -171,6 +173,8 @@ pub struct Caller {
     pub exp: Option<u64>,
     /// The resources the token is for (RFC 8707); empty: no audience restriction.
     pub audiences: Vec<String>,
+    /// The SHA-256 of the client certificate the token is bound to (RFC 8705 §3), if it is.
+    pub certificate_sha256: Option<[u8; 32]>,
 }
 
 impl Caller {
@@ -214,8 +218,6 @@ struct Inner {
     /// Places for introspections under way, in all and per caller address.
     slots: Arc<Slots>,
 }
-
-type VerdictSender = watch::Sender<Option<Verdict>>;
 
 impl fmt::Debug for TokenGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -314,7 +316,20 @@ impl TokenGuard {
         required_scope: &str,
         peer: IpAddr,
     ) -> Result<Caller, Response<Body>> {
-        self.check(headers, required_scope, AddressKey::of(peer))
+        self.authorize_on(headers, required_scope, peer, None).await
+    }
+
+    /// [`TokenGuard::authorize`] for a request on a connection that presented `certificate`:
+    /// a certificate-bound token is accepted only with the certificate it is bound to.
+    pub async fn authorize_on(
+        &self,
+        headers: &HeaderMap,
+        required_scope: &str,
+        peer: IpAddr,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Caller, Response<Body>> {
+        let presented = certificate.map(ClientCertificate::leaf_sha256);
+        self.check(headers, required_scope, AddressKey::of(peer), presented)
             .await
             .map_err(|refusal| refusal_response(refusal, &self.inner.config.realm))
     }
@@ -324,6 +339,7 @@ impl TokenGuard {
         headers: &HeaderMap,
         required_scope: &str,
         peer: AddressKey,
+        certificate: Option<&[u8; 32]>,
     ) -> Result<Caller, Refusal> {
         let token = bearer_token(headers)?;
         if token.len() > MAX_TOKEN_LEN {
@@ -343,6 +359,9 @@ impl TokenGuard {
             if !caller.audiences.iter().any(|a| a == audience) {
                 return Err(Refusal::InvalidToken);
             }
+        }
+        if !binding::holds(caller.certificate_sha256.as_ref(), certificate) {
+            return Err(Refusal::InvalidToken);
         }
         // An entry may outlive the token by less than a second of rounding; never the token.
         if caller.exp.is_some_and(|exp| exp <= unix_now()) {
@@ -371,51 +390,6 @@ impl TokenGuard {
         if result.err() != Some(jwt::Refused::UnknownKid) {
             self.remember_for(key, &verdict, None);
         }
-        verdict
-    }
-
-    /// The cached verdict on `token`, or the answer of one introspection shared by every
-    /// request that asks meanwhile; a new introspection takes a place of `peer`'s.
-    async fn verdict(&self, token: &str, peer: AddressKey) -> Verdict {
-        let key = sha256(token.as_bytes());
-        let mut receiver = {
-            let Ok(mut in_flight) = self.inner.in_flight.lock() else {
-                return Verdict::Unavailable;
-            };
-            // Looked up under the in-flight lock: the introspection task caches its answer
-            // before it leaves the in-flight map, so no answer can slip between the two.
-            if let Some(verdict) = self.cached(&key) {
-                return verdict;
-            }
-            match in_flight.get(&key) {
-                Some(sender) => sender.subscribe(),
-                None => {
-                    let Some(slot) = self.inner.slots.try_take(peer) else {
-                        return Verdict::Unavailable;
-                    };
-                    let (sender, receiver) = watch::channel(None);
-                    let sender = Arc::new(sender);
-                    in_flight.insert(key, sender.clone());
-                    let entry = InFlightEntry {
-                        guard: self.clone(),
-                        key,
-                        sender,
-                    };
-                    tokio::spawn(run_introspection(
-                        entry,
-                        SecretString::new(token.to_owned()),
-                        slot,
-                    ));
-                    receiver
-                }
-            }
-        };
-        // A dropped request drops its receiver here: that is how the task learns it may stop.
-        let verdict = match receiver.wait_for(Option::is_some).await {
-            Ok(verdict) => verdict.clone().unwrap_or(Verdict::Unavailable),
-            // The task ended without an answer (it panicked): fail closed.
-            Err(_) => Verdict::Unavailable,
-        };
         verdict
     }
 }

@@ -1267,7 +1267,11 @@ async fn metadata_issuer_is_the_configured_issuer_byte_for_byte_and_never_the_ho
     })
     .await;
     let expected_scopes = json!(["introspect", "read", "write"]);
-    let methods = json!(["client_secret_basic", "client_secret_post"]);
+    let methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
     // A path issuer's metadata lives where RFC 8414 §3.1 puts it, after the well-known path.
     let metadata = format!("{METADATA}/tenant");
     for proto in BOTH {

@@ -23,7 +23,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use support::{auth, certs, http, loopback, Clients, Proto, Reserved};
-use tollgate::client::{BearerLayer, TokenClient, TokenClientConfig, WithToken};
+use tollgate::client::{BearerLayer, ClientCredentials, TokenClient, TokenClientConfig, WithToken};
 use tollgate::discovery::Discovered;
 use tollgate::http::Outbound;
 use tollgate::resource::{GuardConfig, TokenGuard};
@@ -120,7 +120,7 @@ async fn the_client_layer_sends_the_token_reuses_it_and_replaces_a_refused_one_o
     let discovered = Arc::new(Discovered::new(&server.issuer, outbound.clone()));
     let config = TokenClientConfig {
         client_id: "c2".into(),
-        client_secret: Clients::shared().secret_string("c2"),
+        credentials: ClientCredentials::Secret(Clients::shared().secret_string("c2")),
         scope: None,
         audience: None,
     };

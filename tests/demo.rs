@@ -90,6 +90,23 @@ fn the_demo_sets_up_a_clean_directory_and_calls_through_the_chain() {
         printed.contains("(key set fetches: 1, introspections: 0)"),
         "{printed}"
     );
+    // client2 has no secret: an assertion over a connection with its certificate.
+    assert!(printed.contains("private_key_jwt"), "{printed}");
+    assert!(printed.contains("bound to that certificate"), "{printed}");
+    assert!(
+        printed.contains("client2  no secret") && !printed.contains("client2  secret"),
+        "{printed}"
+    );
+    for file in [
+        "ca.key",
+        "client2.pem",
+        "client2.key",
+        "mtls.pem",
+        "mtls.key",
+    ] {
+        assert!(dir.join("certs").join(file).exists(), "{file}");
+    }
+    assert!(printed.contains("--cert"), "the mTLS curl line: {printed}");
     assert!(
         printed.contains("Generated an ES256 signing key"),
         "{printed}"

@@ -13,7 +13,8 @@ use http::{Request, StatusCode};
 use support::{auth_on, http, start_client1, start_client2, Clients, Proto, Reserved};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::tokens::{
-    MemoryTokenStore, StoreUnavailable, TokenHash, TokenRecord, TokenStore,
+    AssertionKey, MemoryTokenStore, ReplayCache, StoreUnavailable, TokenHash, TokenRecord,
+    TokenStore,
 };
 use tollgate::auth::{AuthConfig, AuthServer};
 
@@ -31,6 +32,18 @@ impl SwitchedStore {
             true => Err(StoreUnavailable("the engine does not answer".into())),
             false => Ok(()),
         }
+    }
+}
+
+impl ReplayCache for SwitchedStore {
+    async fn first_use(
+        &self,
+        key: AssertionKey,
+        exp: u64,
+        now: u64,
+    ) -> Result<bool, StoreUnavailable> {
+        self.check()?;
+        self.memory.first_use(key, exp, now).await
     }
 }
 

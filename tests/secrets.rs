@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use support::*;
-use tollgate::client::TokenClientConfig;
+use tollgate::client::{ClientCredentials, TokenClientConfig};
 use tollgate::resource::GuardConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,7 +84,7 @@ async fn no_secret_or_token_appears_in_logs_or_debug_output() {
             "{:?}",
             TokenClientConfig {
                 client_id: "c2".into(),
-                client_secret: clients.secret_string("c2"),
+                credentials: ClientCredentials::Secret(clients.secret_string("c2")),
                 scope: None,
                 audience: None,
             }

@@ -2,7 +2,7 @@
 //!
 //! | route               | answer                                                          |
 //! |---------------------|-----------------------------------------------------------------|
-//! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error |
+//! | `GET /api/resource` | 200 `{"client_id", "scope", "exp", "message"}` of the caller, or the guard's RFC 6750 error (a certificate-bound token only with its certificate) |
 //! | `GET /healthz`      | 200 liveness, with whether the authorization server is known yet |
 //! | `GET /readyz`       | 200 once the authorization server's metadata is known, else 503 |
 
@@ -10,7 +10,9 @@ use http::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 use super::{health, label, readiness, RESOURCE_PATH};
-use crate::http::{json_response, Body, Handler, Peer, Refusal, RequestBody, ServerMetrics};
+use crate::http::{
+    json_response, Body, ClientCertificate, Handler, Peer, Refusal, RequestBody, ServerMetrics,
+};
 use crate::metrics::{Exposition, Source};
 use crate::oauth::{self, HEALTH_PATH, READY_PATH};
 use crate::resource::TokenGuard;
@@ -44,9 +46,15 @@ impl ResourceService {
             exp: Option<u64>,
             message: &'static str,
         }
+        let certificate = req.extensions().get::<ClientCertificate>();
         match self
             .guard
-            .authorize(req.headers(), &self.required_scope, peer.addr.ip())
+            .authorize_on(
+                req.headers(),
+                &self.required_scope,
+                peer.addr.ip(),
+                certificate,
+            )
             .await
         {
             Ok(caller) => {

@@ -1,8 +1,11 @@
 //! The client registry: who may ask for tokens, with which scopes, and how they prove it.
 //!
-//! Owns: the registered clients in memory and the constant-time check of a presented secret.
-//! Does not own: the clients file and its updates (see [`super::clients_file`]), extracting
-//! credentials from a request (see [`super::credentials`]) or throttling failures (see
+//! Owns: the registered clients in memory, how each one authenticates ([`ClientAuth`]: a
+//! secret, a JWK Set for `private_key_jwt`, a certificate subject or a certificate for the two
+//! mTLS methods), and the constant-time checks of a presented secret and of a presented
+//! certificate's thumbprint. Does not own: the clients file and its updates (see
+//! [`super::clients_file`]), extracting credentials from a request (see
+//! [`super::credentials`]), verifying assertions (see `assertion`) or throttling failures (see
 //! [`super::throttle`]).
 
 use std::collections::HashMap;
@@ -10,18 +13,56 @@ use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 
+use super::dn::SubjectDn;
+use crate::oauth::jose::VerifyingKeySet;
 use crate::secret;
 
 /// Longest client id accepted.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 
-/// One registered client. Its `Debug` leaves the secret's hash out: nothing about a secret
-/// belongs in a log.
+/// How a client proves who it is: exactly one method per client.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_basic` or `client_secret_post` (RFC 6749 §2.3.1): the SHA-256 of the
+    /// secret; the secret itself is never stored.
+    Secret { hash: [u8; 32] },
+    /// `private_key_jwt` (RFC 7523 §2.2): assertions signed by one of these public keys.
+    PrivateKeyJwt(VerifyingKeySet),
+    /// `tls_client_auth` (RFC 8705 §2.1): a certificate that chains to the client CA and has
+    /// this subject.
+    TlsClientAuth(SubjectDn),
+    /// `self_signed_tls_client_auth` (RFC 8705 §2.2): this certificate, by the SHA-256 of its
+    /// DER.
+    SelfSignedTlsClientAuth { cert_sha256: [u8; 32] },
+}
+
+impl ClientAuth {
+    /// The method's name in metadata (RFC 8414, RFC 8705 §2.1.1, §2.2.1).
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientAuth::Secret { .. } => "client_secret_basic",
+            ClientAuth::PrivateKeyJwt(_) => "private_key_jwt",
+            ClientAuth::TlsClientAuth(_) => "tls_client_auth",
+            ClientAuth::SelfSignedTlsClientAuth { .. } => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// Whether the client authenticates by its TLS certificate.
+    pub fn is_certificate(&self) -> bool {
+        matches!(
+            self,
+            ClientAuth::TlsClientAuth(_) | ClientAuth::SelfSignedTlsClientAuth { .. }
+        )
+    }
+}
+
+/// One registered client. Its `Debug` names its authentication method only: nothing about a
+/// secret belongs in a log.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     pub id: String,
-    /// SHA-256 of the secret; the secret itself is never stored.
-    pub(super) secret_hash: [u8; 32],
+    /// How it authenticates.
+    pub auth: ClientAuth,
     /// Registered scopes, in file order, without duplicates.
     pub scopes: Vec<String>,
     /// May call the introspection endpoint (a resource server).
@@ -35,6 +76,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("id", &self.id)
+            .field("auth", &self.auth.method())
             .field("scopes", &self.scopes)
             .field("introspect", &self.introspect)
             .finish_non_exhaustive()
@@ -83,8 +125,8 @@ impl ClientRegistry {
         })
     }
 
-    pub fn get(&self, id: &str) -> Option<&Client> {
-        self.clients.get(id).map(|client| &**client)
+    pub fn get(&self, id: &str) -> Option<&Arc<Client>> {
+        self.clients.get(id)
     }
 
     pub fn all_ids(&self) -> impl Iterator<Item = &str> {
@@ -112,18 +154,29 @@ impl ClientRegistry {
     }
 
     /// Checks a client id and secret. The secret's hash is compared in constant time, and an
-    /// unknown id is compared against a dummy hash, so timing tells nothing about which ids
-    /// exist.
+    /// unknown id, or a client that has no secret, is compared against a dummy hash, so timing
+    /// tells nothing about which ids exist or how they authenticate.
     pub fn verify(&self, id: &str, presented_secret: &str) -> Verdict<'_> {
         let presented = secret::sha256(presented_secret.as_bytes());
         let client = self.clients.get(id);
-        let expected = client.map_or(&self.dummy_hash, |c| &c.secret_hash);
+        let expected = match client.map(|c| &c.auth) {
+            Some(ClientAuth::Secret { hash }) => hash,
+            _ => &self.dummy_hash,
+        };
         let matches: bool = presented.ct_eq(expected).into();
         match client {
-            Some(client) if matches => Verdict::Authenticated(client),
+            Some(client) if matches && matches!(client.auth, ClientAuth::Secret { .. }) => {
+                Verdict::Authenticated(client)
+            }
             _ => Verdict::Refused,
         }
     }
+}
+
+/// Whether a presented certificate's SHA-256 is the registered one, compared in constant
+/// time (a thumbprint is no secret, but the habit costs nothing).
+pub fn same_certificate(registered: &[u8; 32], presented: &[u8; 32]) -> bool {
+    registered.ct_eq(presented).into()
 }
 
 /// A client id is 1–64 characters of `A-Za-z0-9._-`.
@@ -154,7 +207,9 @@ mod tests {
         let secret = "s3cret";
         let registry = ClientRegistry::from_clients(vec![Client {
             id: "svc".into(),
-            secret_hash: secret::sha256(secret.as_bytes()),
+            auth: ClientAuth::Secret {
+                hash: secret::sha256(secret.as_bytes()),
+            },
             scopes: vec!["read".into()],
             introspect: false,
             audiences: Vec::new(),
@@ -169,5 +224,23 @@ mod tests {
         let shown = format!("{registry:?}");
         assert!(shown.contains("svc"), "{shown}");
         assert!(!shown.contains("hash"), "{shown}");
+    }
+
+    #[test]
+    fn a_client_without_a_secret_is_refused_whatever_secret_is_tried() {
+        let registry = ClientRegistry::from_clients(vec![Client {
+            id: "pkj".into(),
+            auth: ClientAuth::PrivateKeyJwt(VerifyingKeySet::default()),
+            scopes: Vec::new(),
+            introspect: false,
+            audiences: Vec::new(),
+        }])
+        .unwrap();
+        // The dummy hash's preimage is known: even it does not make a secret of it.
+        assert_eq!(
+            registry.verify("pkj", "tollgate: no such client"),
+            Verdict::Refused
+        );
+        assert_eq!(registry.verify("pkj", ""), Verdict::Refused);
     }
 }

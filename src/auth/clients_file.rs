@@ -7,11 +7,17 @@
 //! memory (see [`super::clients`]) or how files are created and replaced safely, never through
 //! a planted link (see [`crate::files`]).
 //!
-//! File format (`audiences` and `introspect` may be left out):
+//! File format (`audiences` and `introspect` may be left out); each client has exactly one of
+//! `secret_sha256` (a secret), `jwks` (a JWK Set: `private_key_jwt`),
+//! `tls_client_auth_subject_dn` (an RFC 4514 subject: `tls_client_auth`) and
+//! `self_signed_cert_sha256` (`self_signed_tls_client_auth`):
 //! ```json
 //! { "clients": [ { "client_id": "svc", "secret_sha256": "<64 hex digits>",
 //!                  "scope": "read write", "introspect": false,
-//!                  "audiences": ["https://api.example"] } ] }
+//!                  "audiences": ["https://api.example"] },
+//!                { "client_id": "pkj", "jwks": { "keys": [ ... ] } },
+//!                { "client_id": "m1", "tls_client_auth_subject_dn": "CN=m1,O=example" },
+//!                { "client_id": "m2", "self_signed_cert_sha256": "<64 hex digits>" } ] }
 //! ```
 
 use std::fs::{self, File};
@@ -20,11 +26,16 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod auth_methods;
+
 use super::clients::{is_valid_client_id, Client, ClientRegistry, MAX_CLIENT_ID_LEN};
 use crate::files::{self, FileError};
 use crate::oauth::audience::is_resource_indicator;
+use auth_methods::{auth_members, entry_auth, proof_auth};
+
 use crate::oauth::scope::parse_scope_list;
 use crate::secret::{self, SecretString};
+pub use auth_methods::{client_jwks, Proof};
 
 impl ClientRegistry {
     /// Reads and validates a clients file; any problem stops start-up.
@@ -54,7 +65,14 @@ struct ClientsFile {
 #[serde(deny_unknown_fields)]
 struct ClientEntry {
     client_id: String,
-    secret_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jwks: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_client_auth_subject_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    self_signed_cert_sha256: Option<String>,
     #[serde(default)]
     scope: String,
     #[serde(default)]
@@ -82,11 +100,8 @@ fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
                     entry.client_id
                 )));
             }
-            let secret_hash = secret::hash_from_hex(&entry.secret_sha256).ok_or_else(|| {
-                ClientsFileError::Invalid(format!(
-                    "client {:?}: secret_sha256 is not 64 hex digits",
-                    entry.client_id
-                ))
+            let auth = entry_auth(&entry).map_err(|e| {
+                ClientsFileError::Invalid(format!("client {:?}: {e}", entry.client_id))
             })?;
             let scopes = parse_scope_list(&entry.scope).map_err(|e| {
                 ClientsFileError::Invalid(format!("client {:?}: {e}", entry.client_id))
@@ -96,7 +111,7 @@ fn parse_clients_file(text: &str) -> Result<Vec<Client>, ClientsFileError> {
             })?;
             Ok(Client {
                 id: entry.client_id,
-                secret_hash,
+                auth,
                 scopes,
                 introspect: entry.introspect,
                 audiences,
@@ -127,12 +142,18 @@ fn render_clients_file(clients: &[Client]) -> String {
     let file = ClientsFile {
         clients: clients
             .iter()
-            .map(|c| ClientEntry {
-                client_id: c.id.clone(),
-                secret_sha256: secret::to_hex(&c.secret_hash),
-                scope: c.scopes.join(" "),
-                introspect: c.introspect,
-                audiences: c.audiences.iter().map(|a| a.to_string()).collect(),
+            .map(|c| {
+                let members = auth_members(&c.auth);
+                ClientEntry {
+                    client_id: c.id.clone(),
+                    secret_sha256: members.0,
+                    jwks: members.1,
+                    tls_client_auth_subject_dn: members.2,
+                    self_signed_cert_sha256: members.3,
+                    scope: c.scopes.join(" "),
+                    introspect: c.introspect,
+                    audiences: c.audiences.iter().map(|a| a.to_string()).collect(),
+                }
             })
             .collect(),
     };
@@ -176,10 +197,11 @@ impl ClientsFileError {
     }
 }
 
-/// What `add-client` registers: a client id and what it may do.
+/// What `add-client` registers: a client id, how it authenticates and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     pub id: String,
+    pub proof: Proof,
     pub scopes: Vec<String>,
     /// May call the introspection endpoint (a resource server).
     pub introspect: bool,
@@ -192,6 +214,7 @@ impl Registration {
     pub fn new(id: impl Into<String>, scopes: Vec<String>, introspect: bool) -> Self {
         Registration {
             id: id.into(),
+            proof: Proof::Secret,
             scopes,
             introspect,
             audiences: Vec::new(),
@@ -203,20 +226,40 @@ impl Registration {
         self.audiences = audiences;
         self
     }
+
+    /// The same client, authenticating with `proof` instead of a secret.
+    pub fn with_proof(mut self, proof: Proof) -> Self {
+        self.proof = proof;
+        self
+    }
 }
 
 /// The write of a new file's contents, injectable so tests can make it fail.
 type WriteContents<'a> = &'a mut dyn FnMut(&mut File, &[u8]) -> io::Result<()>;
 
-/// Creates or updates `path` with the client `registration` names: a fresh secret (returned,
-/// and never stored), the given scopes and introspection right. Concurrent runs are
-/// serialised by a lock on the sibling `FILE.lock` (a lock on the file itself would be lost
-/// when the rename replaces it).
+/// Creates or updates `path` with the client `registration` names: its proof (for
+/// [`Proof::Secret`], a fresh secret, returned and never stored), the given scopes and
+/// introspection right. Concurrent runs are serialised by a lock on the sibling `FILE.lock` (a
+/// lock on the file itself would be lost when the rename replaces it).
+pub fn register(
+    path: &Path,
+    registration: &Registration,
+) -> Result<Option<SecretString>, ClientsFileError> {
+    update(path, registration, &mut |file, text| file.write_all(text))
+}
+
+/// [`register`] for a client with a secret: the secret.
 pub fn add_client(
     path: &Path,
     registration: &Registration,
 ) -> Result<SecretString, ClientsFileError> {
-    update(path, registration, &mut |file, text| file.write_all(text))
+    if registration.proof != Proof::Secret {
+        return Err(ClientsFileError::BadArgument(
+            "add_client registers secrets; use register".into(),
+        ));
+    }
+    register(path, registration)?
+        .ok_or_else(|| ClientsFileError::BadArgument("no secret was made".into()))
 }
 
 /// [`add_client`] with the write of the new contents injected, so tests can make it fail.
@@ -225,7 +268,7 @@ pub fn add_client_with(
     path: &Path,
     registration: &Registration,
     write: WriteContents<'_>,
-) -> Result<SecretString, ClientsFileError> {
+) -> Result<Option<SecretString>, ClientsFileError> {
     update(path, registration, write)
 }
 
@@ -233,7 +276,7 @@ fn update(
     path: &Path,
     registration: &Registration,
     write: WriteContents<'_>,
-) -> Result<SecretString, ClientsFileError> {
+) -> Result<Option<SecretString>, ClientsFileError> {
     let id = registration.id.as_str();
     if !is_valid_client_id(id) {
         return Err(ClientsFileError::BadArgument(format!(
@@ -259,10 +302,10 @@ fn update(
     };
     // Whoever set the file's permission bits meant them; a new file is the owner's alone.
     let mode = files::mode_of(path).unwrap_or(files::OWNER_ONLY);
-    let secret = secret::random_secret().map_err(ClientsFileError::Random)?;
+    let (auth, secret) = proof_auth(&registration.proof)?;
     let client = Client {
         id: id.to_owned(),
-        secret_hash: secret::sha256(secret.expose().as_bytes()),
+        auth,
         scopes: registration.scopes.clone(),
         introspect: registration.introspect,
         audiences: parse_audiences(registration.audiences.iter().cloned())

@@ -4,17 +4,19 @@
 //! Owns: who may introspect (clients registered with `introspect`), and the §2.2 answer:
 //! `{"active": false}` alone for any token that is unknown, expired or revoked, so the answer
 //! tells nothing more; the active answer with scope, client, type, times, issuer and audience
-//! (`aud`, a string or an array, whenever the token has one), plus `sub` and `jti` for a JWT.
+//! (`aud`, a string or an array, whenever the token has one), the certificate a bound token is
+//! bound to (`cnf` with `x5t#S256`, RFC 8705 §3.2), plus `sub` and `jti` for a JWT.
 
 use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::error::OAuthError;
+use super::token::Confirmation;
 use super::tokens::TokenStore;
 use super::{label, AuthServer, Call};
 use crate::http::{json_response, Body};
 use crate::oauth::audience::Audience;
-use crate::oauth::unix_now;
+use crate::oauth::{unix_now, INTROSPECT_PATH};
 use crate::secret::sha256;
 
 #[derive(Serialize)]
@@ -33,6 +35,8 @@ struct ActiveToken<'a> {
     sub: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
 }
 
 #[derive(Serialize)]
@@ -42,7 +46,7 @@ struct InactiveToken {
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) async fn introspect(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
-        let caller = self.authenticate(call)?;
+        let caller = self.authenticate(call, INTROSPECT_PATH).await?;
         if !caller.introspect {
             return Err(OAuthError::Forbidden(
                 "this client is not allowed to introspect tokens",
@@ -70,6 +74,7 @@ impl<S: TokenStore> AuthServer<S> {
                         aud: Audience(&jwt.aud),
                         sub: Some(&jwt.sub),
                         jti: Some(&jwt.jti),
+                        cnf: jwt.cnf.clone().map(|x5t_s256| Confirmation { x5t_s256 }),
                     },
                 )
             }
@@ -88,6 +93,7 @@ impl<S: TokenStore> AuthServer<S> {
                         aud: Audience(&record.grant.audience),
                         sub: None,
                         jti: None,
+                        cnf: record.cnf.as_ref().map(Confirmation::of),
                     },
                 ),
                 None => inactive(),

@@ -2,7 +2,9 @@
 //! `GET /oauth/jwks`: its public signing keys (RFC 7517), in the JWT token format.
 //!
 //! Owns: what this server advertises: its issuer byte for byte and endpoints under the
-//! issuer's path (never a `//`), `jwks_uri` while signing keys are loaded. The document is
+//! issuer's path (never a `//`), `jwks_uri` while signing keys are loaded, the client
+//! authentication methods (the mTLS ones, with certificate-bound tokens, only while the
+//! listener asks for client certificates) and the assertion algorithms (never `none`). The document is
 //! rendered at start-up and again when the keys change. Where it is served is the router's
 //! (see the parent).
 
@@ -22,7 +24,17 @@ use crate::oauth::{Issuer, ServerMetadata, INTROSPECT_PATH, JWKS_PATH, REVOKE_PA
 const JWKS_MAX_AGE: &str = "public, max-age=300";
 
 /// The client authentication methods of every endpoint.
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+const AUTH_METHODS: [&str; 3] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+];
+
+/// ... and those of RFC 8705 §2, while client certificates are asked for.
+const MTLS_METHODS: [&str; 2] = ["tls_client_auth", "self_signed_tls_client_auth"];
+
+/// The algorithms of `private_key_jwt` assertions: those `oauth::jose` verifies.
+const ASSERTION_ALGORITHMS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
 
 /// The metadata document of `issuer` (`checked`, when it is a valid issuer), as JSON. The
 /// endpoints are the issuer's origin and path, its trailing `/` dropped, then the endpoint's;
@@ -32,7 +44,12 @@ pub(super) fn render(
     checked: Option<&Issuer>,
     registry: &ClientRegistry,
     jwks: bool,
+    mtls: bool,
 ) -> Bytes {
+    let mut methods = StringList::from(AUTH_METHODS);
+    if mtls {
+        methods.0.extend(MTLS_METHODS.map(str::to_owned));
+    }
     let endpoint = |path: &str| match checked {
         Some(checked) => checked.endpoint_url(path),
         None => format!("{}{path}", issuer.trim_end_matches('/')),
@@ -45,9 +62,13 @@ pub(super) fn render(
         jwks_uri: jwks.then(|| endpoint(JWKS_PATH)),
         response_types_supported: StringList::default(),
         grant_types_supported: ["client_credentials"].into(),
-        token_endpoint_auth_methods_supported: AUTH_METHODS.into(),
-        introspection_endpoint_auth_methods_supported: AUTH_METHODS.into(),
-        revocation_endpoint_auth_methods_supported: AUTH_METHODS.into(),
+        token_endpoint_auth_methods_supported: methods.clone(),
+        introspection_endpoint_auth_methods_supported: methods.clone(),
+        revocation_endpoint_auth_methods_supported: methods,
+        token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS.into(),
+        introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS.into(),
+        revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS.into(),
+        tls_client_certificate_bound_access_tokens: mtls.then_some(true),
         scopes_supported: StringList(registry.all_scopes()),
     };
     Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default())

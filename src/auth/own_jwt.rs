@@ -21,6 +21,8 @@ pub(super) struct OwnJwt {
     pub jti: String,
     pub iat: u64,
     pub exp: u64,
+    /// The `x5t#S256` of its `cnf`, for a certificate-bound token (RFC 8705 §3.1).
+    pub cnf: Option<String>,
 }
 
 impl<S: TokenStore> AuthServer<S> {
@@ -53,6 +55,12 @@ impl<S: TokenStore> AuthServer<S> {
             jti: claims.jti.clone()?,
             iat: time(claims.iat)?,
             exp: time(claims.exp)?,
+            cnf: claims
+                .members
+                .get("cnf")
+                .and_then(|cnf| cnf.get("x5t#S256"))
+                .and_then(|x5t| x5t.as_str())
+                .map(str::to_owned),
         })
     }
 }

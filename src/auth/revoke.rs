@@ -12,12 +12,12 @@ use super::error::OAuthError;
 use super::tokens::TokenStore;
 use super::{label, AuthServer, Call};
 use crate::http::Body;
-use crate::oauth::unix_now;
+use crate::oauth::{unix_now, REVOKE_PATH};
 use crate::secret::sha256;
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) async fn revoke(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
-        let caller = self.authenticate(call)?;
+        let caller = self.authenticate(call, REVOKE_PATH).await?;
         let token = call.token_parameter()?;
         let hash = sha256(token.as_bytes());
         match self.own_jwt(token) {

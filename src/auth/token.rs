@@ -3,7 +3,9 @@
 //!
 //! Owns: the grant's parameters (`grant_type`, `scope`, `resource`), the scope and audience
 //! granted, the token (an opaque random value recorded in the store, or a signed JWT the
-//! server keeps no state for), and the §5.1 answer. Does not own: authenticating the client
+//! server keeps no state for), its binding to the client certificate of the connection, if
+//! any (RFC 8705 §3: `cnf` `x5t#S256` in the JWT, the thumbprint in the store), whatever the
+//! client's authentication method, and the §5.1 answer. Does not own: authenticating the client
 //! (see `authenticate`) or the signing keys (see `signing_keys`).
 
 use std::sync::atomic::Ordering;
@@ -12,7 +14,9 @@ use std::sync::Arc;
 use http::{Response, StatusCode};
 use serde::Serialize;
 
+use super::authenticate::presented_certificate;
 use super::clients::Client;
+use super::credentials::mixes_assertion_and_secret;
 use super::error::OAuthError;
 use super::tokens::{Grant, TokenRecord, TokenStore};
 use super::{label, AuthServer, Call, TokenFormat};
@@ -20,7 +24,7 @@ use crate::http::{json_response, Body};
 use crate::oauth::audience::{is_resource_indicator, Audience};
 use crate::oauth::jose::{self, HeaderParams};
 use crate::oauth::scope::parse_scope_parameter;
-use crate::oauth::unix_now;
+use crate::oauth::{unix_now, TOKEN_PATH};
 use crate::secret::{self, sha256, SecretString};
 
 /// A client id, a granted scope string and a granted audience.
@@ -56,10 +60,31 @@ struct AccessTokenClaims<'a> {
     jti: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
+    /// The certificate the token is bound to (RFC 8705 §3.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+}
+
+/// A confirmation claim (RFC 7800 §3.1) holding a certificate thumbprint (RFC 8705 §3.1).
+#[derive(Serialize)]
+pub(super) struct Confirmation {
+    #[serde(rename = "x5t#S256")]
+    pub(super) x5t_s256: String,
+}
+
+impl Confirmation {
+    /// `x5t#S256`: base64url of the certificate's SHA-256, without padding.
+    pub(super) fn of(cert_sha256: &[u8; 32]) -> Confirmation {
+        use base64::Engine as _;
+        Confirmation {
+            x5t_s256: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cert_sha256),
+        }
+    }
 }
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) async fn token(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
+        mixes_assertion_and_secret(&call.parts.headers, &call.form)?;
         match call.form.get("grant_type") {
             None => {
                 return Err(OAuthError::invalid_request(
@@ -69,17 +94,18 @@ impl<S: TokenStore> AuthServer<S> {
             Some("client_credentials") => {}
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
-        let client = &*self.authenticate(call)?;
+        let client = &*self.authenticate(call, TOKEN_PATH).await?;
         let scope = granted_scope(client, call.form.get("scope"))?;
         let audience = granted_audience(client, call.form.get_all("resource"))?;
         let grant = self.grant(client, scope, audience);
+        let cnf = presented_certificate(call.parts).map(|cert| *cert.leaf_sha256());
 
         let iat = unix_now();
         let ttl = self.config.token_ttl.as_secs();
         let exp = iat.saturating_add(ttl);
         let token = match self.config.token_format {
-            TokenFormat::Opaque => self.opaque_token(&grant, iat, exp).await?,
-            TokenFormat::Jwt => self.jwt_token(&grant, iat, exp)?,
+            TokenFormat::Opaque => self.opaque_token(&grant, iat, exp, cnf).await?,
+            TokenFormat::Jwt => self.jwt_token(&grant, iat, exp, cnf)?,
         };
         self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         let mut response = json_response(
@@ -101,6 +127,7 @@ impl<S: TokenStore> AuthServer<S> {
         grant: &Arc<Grant>,
         iat: u64,
         exp: u64,
+        cnf: Option<[u8; 32]>,
     ) -> Result<SecretString, OAuthError> {
         let token = secret::random_secret()
             .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
@@ -108,6 +135,7 @@ impl<S: TokenStore> AuthServer<S> {
             grant: grant.clone(),
             iat,
             exp,
+            cnf,
         };
         self.store
             .insert(sha256(token.expose().as_bytes()), record)
@@ -118,7 +146,13 @@ impl<S: TokenStore> AuthServer<S> {
 
     /// An RFC 9068 JWT signed with the current key. It always carries an audience: the one
     /// granted, else the server's default (RFC 9068 §2.2 requires `aud`).
-    fn jwt_token(&self, grant: &Grant, iat: u64, exp: u64) -> Result<SecretString, OAuthError> {
+    fn jwt_token(
+        &self,
+        grant: &Grant,
+        iat: u64,
+        exp: u64,
+        cnf: Option<[u8; 32]>,
+    ) -> Result<SecretString, OAuthError> {
         let keys = self.signing_keys();
         let current = keys
             .current()
@@ -140,6 +174,7 @@ impl<S: TokenStore> AuthServer<S> {
             iat,
             jti: jti.expose(),
             scope: &grant.scope,
+            cnf: cnf.as_ref().map(Confirmation::of),
         };
         let payload = serde_json::to_vec(&claims)
             .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;

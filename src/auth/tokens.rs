@@ -8,13 +8,21 @@
 //! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
 //! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
 //! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
-//! tokens and swept like the rest. Does not own: making tokens or deciding who may see them
-//! (see `auth`).
+//! tokens and swept like the rest. A store is also the [`ReplayCache`] of client assertions
+//! (RFC 7523 §3 item 7: each `jti` is accepted once), so whatever shares tokens between
+//! replicas shares the used assertions too, and an assertion cannot be replayed at another
+//! replica. The in-memory store remembers each used assertion until its `exp` (at most five
+//! minutes ahead: the cache is bounded by the live assertions, swept with the rest); only
+//! verified assertions reach it, and beyond [`MAX_REMEMBERED_ASSERTIONS`] live ones new
+//! assertions are refused (503) rather than accepted unremembered. Does not own: making tokens
+//! or deciding who may see them (see `auth`), checking assertions (see `assertion`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
+
+use super::expiring::{ExpiringKeys, KeysUnavailable};
 
 /// The SHA-256 of an access token: the only form in which tokens are stored.
 pub type TokenHash = [u8; 32];
@@ -37,6 +45,9 @@ pub struct TokenRecord {
     pub iat: u64,
     /// Expires at, seconds since the Unix epoch; the token is dead from this second on.
     pub exp: u64,
+    /// SHA-256 of the client certificate the token is bound to (RFC 8705 §3), if it was issued
+    /// over a connection that presented one.
+    pub cnf: Option<[u8; 32]>,
 }
 
 /// The store failed (a shared store's engine is down): answer 503, never guess.
@@ -44,9 +55,31 @@ pub struct TokenRecord {
 #[error("token store unavailable: {0}")]
 pub struct StoreUnavailable(pub String);
 
-/// Where issued tokens live. Implementations must be safe under concurrency and must treat a
-/// record whose `exp` is not after `now` as absent.
-pub trait TokenStore: Send + Sync + 'static {
+/// What the replay cache remembers of an assertion: SHA-256 over its client id and `jti`, so
+/// `jti`s of different clients never collide and no assertion content is kept.
+pub type AssertionKey = [u8; 32];
+
+/// Most live client assertions the in-memory store remembers (about 80 MB at most).
+pub const MAX_REMEMBERED_ASSERTIONS: usize = 1 << 20;
+
+/// Where used client assertions are remembered, of the same kind as [`TokenStore`] (which
+/// requires it). Implementations must make the check and the record one atomic step (two
+/// replicas given the same assertion at once: one wins), and treat an entry whose `exp` is not
+/// after `now` as absent.
+pub trait ReplayCache: Send + Sync + 'static {
+    /// Records `key` as used until `exp` (seconds since the epoch): `Ok(true)` when it was not
+    /// in use, `Ok(false)` for a replay.
+    fn first_use(
+        &self,
+        key: AssertionKey,
+        exp: u64,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
+}
+
+/// Where issued tokens live, and the used client assertions. Implementations must be safe under
+/// concurrency and must treat a record whose `exp` is not after `now` as absent.
+pub trait TokenStore: ReplayCache + Send + Sync + 'static {
     fn insert(
         &self,
         hash: TokenHash,
@@ -112,17 +145,20 @@ impl Hasher for TokenHashHasher {
 }
 
 type Shard = RwLock<HashMap<TokenHash, TokenRecord, BuildHasherDefault<TokenHashHasher>>>;
-type DenyShard = RwLock<HashMap<TokenHash, u64, BuildHasherDefault<TokenHashHasher>>>;
 
 const SHARDS: usize = 64;
 /// Revoked JWTs are few (revocation is rare), so their map needs fewer shards.
 const DENY_SHARDS: usize = 8;
+/// One assertion per token request of an assertion client.
+const ASSERTION_SHARDS: usize = 16;
 
 /// The in-memory token store.
 pub struct MemoryTokenStore {
     shards: Box<[Shard]>,
-    /// Revoked self-contained tokens, by hash, with the `exp` after which they are dead anyway.
-    denied: Box<[DenyShard]>,
+    /// Revoked self-contained tokens, by hash, until the `exp` after which they are dead anyway.
+    denied: ExpiringKeys,
+    /// The client assertions used and not expired yet.
+    assertions: ExpiringKeys,
 }
 
 impl Default for MemoryTokenStore {
@@ -143,7 +179,9 @@ impl MemoryTokenStore {
     pub fn new() -> Self {
         MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            denied: (0..DENY_SHARDS).map(|_| DenyShard::default()).collect(),
+            // Bounded by the live revoked tokens, which only their owners can add.
+            denied: ExpiringKeys::new(DENY_SHARDS, usize::MAX),
+            assertions: ExpiringKeys::new(ASSERTION_SHARDS, MAX_REMEMBERED_ASSERTIONS),
         }
     }
 
@@ -166,19 +204,20 @@ impl MemoryTokenStore {
 
     /// Revoked self-contained tokens not yet swept.
     pub fn denied_len(&self) -> usize {
-        let shards = self.denied.iter().filter_map(|s| s.read().ok());
-        shards.map(|map| map.len()).sum()
+        self.denied.len()
     }
 
-    /// Removes every token (and denylist entry) expired at `now`, one shard at a time,
-    /// yielding between shards so the sweep never holds a worker thread for long. Returns how
-    /// many tokens were removed.
+    /// Used client assertions not swept yet.
+    pub fn assertions_len(&self) -> usize {
+        self.assertions.len()
+    }
+
+    /// Removes every token (and denylist and assertion entry) expired at `now`, one shard at
+    /// a time, yielding between shards so the sweep never holds a worker thread for long.
+    /// Returns how many tokens were removed.
     pub async fn sweep(&self, now: u64) -> usize {
-        for shard in self.denied.iter() {
-            if let Ok(mut map) = shard.write() {
-                map.retain(|_, exp| *exp > now);
-            }
-        }
+        self.assertions.sweep(now);
+        self.denied.sweep(now);
         let mut removed = 0;
         for shard in self.shards.iter() {
             if let Ok(mut map) = shard.write() {
@@ -223,20 +262,28 @@ fn poisoned<T>(_: T) -> StoreUnavailable {
     StoreUnavailable("a store shard was poisoned".into())
 }
 
-impl MemoryTokenStore {
-    fn deny_shard(&self, hash: &TokenHash) -> &DenyShard {
-        &self.denied[usize::from(hash[0]) % DENY_SHARDS]
-    }
+/// A denylist or assertion shard that cannot be trusted: the store is "down"; a full
+/// assertion record refuses new assertions.
+fn keys_unavailable(e: KeysUnavailable) -> StoreUnavailable {
+    StoreUnavailable(
+        match e {
+            KeysUnavailable::Poisoned => "a store shard was poisoned",
+            KeysUnavailable::Full => "too many live client assertions are remembered",
+        }
+        .into(),
+    )
+}
 
-    fn deny_now(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
-        let mut map = self.deny_shard(&hash).write().map_err(poisoned)?;
-        map.insert(hash, exp);
-        Ok(())
-    }
-
-    fn is_denied_now(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
-        let map = self.deny_shard(hash).read().map_err(poisoned)?;
-        Ok(map.get(hash).is_some_and(|exp| *exp > now))
+impl ReplayCache for MemoryTokenStore {
+    async fn first_use(
+        &self,
+        key: AssertionKey,
+        exp: u64,
+        now: u64,
+    ) -> Result<bool, StoreUnavailable> {
+        self.assertions
+            .first_use(key, exp, now)
+            .map_err(keys_unavailable)
     }
 }
 
@@ -259,11 +306,11 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn deny(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
-        self.deny_now(hash, exp)
+        self.denied.insert(hash, exp).map_err(keys_unavailable)
     }
 
     async fn is_denied(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
-        self.is_denied_now(hash, now)
+        self.denied.contains(hash, now).map_err(keys_unavailable)
     }
 
     fn live_tokens(&self) -> Option<usize> {
@@ -285,6 +332,7 @@ mod tests {
             }),
             iat,
             exp,
+            cnf: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //! ```text
 //! client1 [--listen ADDR] [--cert F] [--key F] --auth-server URL --ca F [--client-id ID]
 //!         [--validation introspect|jwt] [--audience URI] [--clock-leeway SECS]
-//!         [--cache-ttl SECS] [--required-scope S] [--client-secret-file F] [limit flags]
+//!         [--cache-ttl SECS] [--required-scope S] [--client-secret-file F] [--client-ca F]
+//!         [limit flags]
 //! ```
 //! The client id and secret (for introspection; `jwt` validation needs neither) come from
 //! `--client-id` and `OAUTH_CLIENT_SECRET` or the file.
@@ -27,17 +28,20 @@ use tollgate::secret::SecretString;
 const USAGE: &str = "usage:
   client1 [--listen ADDR] [--cert FILE] [--key FILE] --auth-server URL --ca FILE
           [--client-id ID] [--validation introspect|jwt] [--audience URI] [--clock-leeway SECS]
-          [--cache-ttl SECS] [--required-scope SCOPE] [--client-secret-file FILE] [limit flags]
+          [--cache-ttl SECS] [--required-scope SCOPE] [--client-secret-file FILE]
+          [--client-ca FILE] [limit flags]
 defaults: --listen 127.0.0.1:5004 --cert certs/server.pem --key certs/server.key
           --validation introspect (needs --client-id and a secret) --clock-leeway 30
           --cache-ttl 30 (at most 30) --required-scope read
---audience URI: refuse tokens not meant for URI (RFC 8707); required with --validation jwt";
+--audience URI: refuse tokens not meant for URI (RFC 8707); required with --validation jwt
+--client-ca FILE: ask callers for a TLS client certificate, never require one; a token bound to
+          a certificate (RFC 8705) is accepted only over a connection presenting it";
 
 fn main() -> ExitCode {
     common::service_main("client1", USAGE, 5004, run)
 }
 
-fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
+fn run(mut flags: Flags, mut service: ServiceFlags) -> Result<(), BoxError> {
     let cache_ttl: u64 = flags
         .parsed("--cache-ttl", "a whole number of seconds")?
         .unwrap_or(MAX_CACHE_TTL.as_secs());
@@ -61,6 +65,12 @@ fn run(mut flags: Flags, service: ServiceFlags) -> Result<(), BoxError> {
     let leeway: u64 = flags
         .parsed("--clock-leeway", "a whole number of seconds")?
         .unwrap_or(DEFAULT_CLOCK_LEEWAY.as_secs());
+    // The binding check needs only the certificate's thumbprint; the file is read to refuse a
+    // wrong path at start, and names the CA whose clients are expected.
+    if let Some(client_ca) = flags.path("--client-ca") {
+        tollgate::http::ClientCa::load(&client_ca)?;
+        service.ask_client_certificates = true;
+    }
     flags.finish()?;
     match validation {
         Validation::Introspect => service.require_identity()?,

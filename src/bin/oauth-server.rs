@@ -2,14 +2,15 @@
 //! calls [`tollgate::auth::run`].
 //!
 //! ```text
-//! oauth-server gen-certs --out DIR [--force]
+//! oauth-server gen-certs --out DIR [--force] [--client ID]...
 //! oauth-server add-client --clients FILE --id ID [--scope "read write"] [--introspect]
 //!                         [--audience URI]...
+//!                         [--jwks FILE | --tls-subject-dn DN | --self-signed-cert FILE]
 //! oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
 //! oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
 //!                      [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-//!                      [--signing-keys DIR] [--default-audience URI] [--metrics-listen ADDR]
-//!                      [--log-format text|json] [limit flags]
+//!                      [--signing-keys DIR] [--default-audience URI] [--client-ca FILE]
+//!                      [--metrics-listen ADDR] [--log-format text|json] [limit flags]
 //! ```
 //! SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys
 //! directory, each on its own: one that fails to load keeps what is in use, and one log line
@@ -28,7 +29,7 @@ use std::time::Duration;
 use common::operations::{self, OperationsFlags};
 use common::{BoxError, Flags, LIMIT_FLAGS_HELP, OPERATIONS_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::clients_file::{self, Registration};
+use tollgate::auth::clients_file::{self, Proof, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::oauth::jose::Algorithm;
@@ -37,19 +38,26 @@ use tollgate::oauth::Issuer;
 use tollgate::{access_log, certs, http};
 
 const USAGE: &str = "usage:
-  oauth-server gen-certs --out DIR [--force]
+  oauth-server gen-certs --out DIR [--force] [--client ID]...
   oauth-server add-client --clients FILE --id ID [--scope \"read write\"] [--introspect]
                           [--audience URI]...
+                          [--jwks FILE | --tls-subject-dn DN | --self-signed-cert FILE]
   oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
   oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
                        [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-                       [--signing-keys DIR] [--default-audience URI] [--metrics-listen ADDR]
-                       [--log-format text|json] [limit flags]
+                       [--signing-keys DIR] [--default-audience URI] [--client-ca FILE]
+                       [--metrics-listen ADDR] [--log-format text|json] [limit flags]
 defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
           --token-format opaque --signing-keys keys --default-audience (the issuer)
 SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys; one that
 fails to load is kept as it was.
+add-client registers a secret (printed once) unless given the client's JWK Set (--jwks:
+private_key_jwt), its certificate's subject (--tls-subject-dn: tls_client_auth, the certificate
+must chain to serve's --client-ca) or its self-signed certificate (--self-signed-cert).
+--client-ca FILE: ask every client for a certificate (never require one); tokens issued over a
+connection with one are bound to it (RFC 8705). gen-certs --client ID writes DIR/ID.pem and
+DIR/ID.key, a client certificate (CN=ID) signed by the development CA in DIR.
 --issuer is an https URL with no query or fragment; with a path (https://host/tenant) the
 endpoints are served under it and the metadata at /.well-known/oauth-authorization-server/tenant
 limit flags:";
@@ -79,13 +87,27 @@ fn main() -> ExitCode {
 }
 
 fn gen_certs(args: Vec<OsString>) -> Result<(), BoxError> {
-    let mut flags = Flags::parse(args, &["--force"])?;
+    let mut flags = Flags::parse_with(args, &["--force"], &["--client"])?;
     let out = flags.path("--out").ok_or("gen-certs needs --out DIR")?;
     let force = flags.switch("--force");
+    let clients = flags.values("--client")?;
     flags.finish()?;
-    certs::generate(&out, force)?;
-    let out = out.display();
-    eprintln!("wrote {out}/ca.pem, {out}/server.pem and {out}/server.key");
+    // With --client alone, a directory that has its CA already only gains client certificates.
+    if clients.is_empty() || force || !certs::exist(&out) {
+        certs::generate(&out, force)?;
+        let shown = out.display();
+        eprintln!(
+            "wrote {shown}/ca.pem, {shown}/ca.key, {shown}/server.pem and {shown}/server.key"
+        );
+    }
+    for client in &clients {
+        let (cert, key) = certs::generate_client(&out, client, force)?;
+        eprintln!(
+            "wrote {} and {} (subject CN={client})",
+            cert.display(),
+            key.display()
+        );
+    }
     Ok(())
 }
 
@@ -98,11 +120,38 @@ fn add_client(args: Vec<OsString>) -> Result<(), BoxError> {
     let scopes = parse_scope_list(&flags.value("--scope")?.unwrap_or_default())?;
     let introspect = flags.switch("--introspect");
     let audiences = flags.values("--audience")?;
+    let jwks = flags.path("--jwks");
+    let subject = flags.value("--tls-subject-dn")?;
+    let self_signed = flags.path("--self-signed-cert");
     flags.finish()?;
-    let registration = Registration::new(&id, scopes, introspect).with_audiences(audiences);
-    let secret = clients_file::add_client(&file, &registration)?;
-    // The only place a client secret is ever shown.
-    let line = serde_json::json!({ "client_id": id, "client_secret": secret.expose() });
+    let proof = match (jwks, subject, self_signed) {
+        (None, None, None) => Proof::Secret,
+        (Some(jwks), None, None) => {
+            let text = std::fs::read(&jwks)
+                .map_err(|e| format!("cannot read --jwks {}: {e}", jwks.display()))?;
+            let keys = clients_file::client_jwks(&text)
+                .map_err(|e| format!("--jwks {}: {e}", jwks.display()))?;
+            Proof::Jwks(keys)
+        }
+        (None, Some(subject), None) => Proof::TlsSubjectDn(subject),
+        (None, None, Some(cert)) => {
+            let chain = http::tls::load_certificates(&cert)?;
+            Proof::SelfSignedCert(tollgate::secret::sha256(chain[0].as_ref()))
+        }
+        _ => {
+            return Err(
+                "give at most one of --jwks, --tls-subject-dn and --self-signed-cert".into(),
+            )
+        }
+    };
+    let registration = Registration::new(&id, scopes, introspect)
+        .with_audiences(audiences)
+        .with_proof(proof);
+    let line = match clients_file::register(&file, &registration)? {
+        // The only place a client secret is ever shown.
+        Some(secret) => serde_json::json!({ "client_id": id, "client_secret": secret.expose() }),
+        None => serde_json::json!({ "client_id": id }),
+    };
     println!("{line}");
     Ok(())
 }
@@ -147,6 +196,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     };
     let keys_given = flags.path("--signing-keys");
     let default_audience = flags.resource_indicator("--default-audience")?;
+    let client_ca = flags.path("--client-ca");
     let mut limits = flags.limits()?;
     let ops = OperationsFlags::take(&mut flags)?;
     flags.finish()?;
@@ -167,7 +217,11 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     } else {
         SigningKeys::none()
     };
-    let (certificate, tls) = operations::server_certificate(&server.cert, &server.key)?;
+    let client_ca = client_ca
+        .map(|path| http::ClientCa::load(&path))
+        .transpose()?;
+    let (certificate, tls) =
+        operations::server_certificate(&server.cert, &server.key, client_ca.is_some())?;
     let listen = server.listen;
     common::runtime()?.block_on(async move {
         let listener = http::bind(listen)
@@ -181,6 +235,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         config.max_body_bytes = limits.max_body_bytes;
         config.token_format = token_format;
         config.default_audience = default_audience;
+        config.client_ca = client_ca;
         let clients = registry.len();
         let key_count = keys.published().len();
         let server = Arc::new(AuthServer::new(registry, config).with_signing_keys(keys));

@@ -57,10 +57,14 @@ impl TokenClient {
             form.push_str("&resource=");
             form.push_str(&encode_form_component(audience));
         }
+        let authentication = &self.inner.authentication;
+        authentication
+            .add_to_form(&mut form, &self.inner.client_id, &metadata.issuer)
+            .map_err(|error| Failed::answered(error, None))?;
         let request = form_post(
             metadata.token_endpoint.clone(),
             Bytes::from(form),
-            &self.inner.basic,
+            authentication.header(),
         )
         .map_err(|e| Failed::answered(TokenError::Misconfigured(e.to_string()), None))?;
 

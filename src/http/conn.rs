@@ -14,7 +14,9 @@
 //!   [`Limits::idle_timeout`]; HTTP/2 also sends keep-alive pings so dead peers are noticed;
 //! - size bounds on heads and HTTP/2 streams (431 beyond), and the [`Refusal`]s;
 //! - the access-log line and the metrics of every request, and HEAD answers without a body on
-//!   HTTP/2.
+//!   HTTP/2;
+//! - the connection's [`ClientCertificate`], if its peer presented one, as an extension of
+//!   each of its requests.
 //!
 //! Time is tokio's clock, like every timer in the crate. Does not own: the clock's state and
 //! the evidence of pipelined bytes (`clock`), accepting or the connection caps (`server`),
@@ -33,13 +35,14 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::clock::{ClockedIo, ConnClock, NO_HEAD};
-use super::{Body, Handler, Limits, Peer, Refusal, RequestBody};
+use super::{Body, ClientCertificate, Handler, Limits, Peer, Refusal, RequestBody};
 use crate::access_log;
 
 pub(super) async fn serve_connection<H: Handler>(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     is_h2: bool,
     peer: Peer,
+    client_cert: Option<ClientCertificate>,
     limits: Arc<Limits>,
     handler: Arc<H>,
     mut stop_rx: watch::Receiver<bool>,
@@ -80,7 +83,10 @@ pub(super) async fn serve_connection<H: Handler>(
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let started = Instant::now();
         let guard = service_clock.request_started(req.body().size_hint().exact());
-        let req = req.map(|body| RequestBody::new(body, started + body_timeout));
+        let mut req = req.map(|body| RequestBody::new(body, started + body_timeout));
+        if let Some(cert) = &client_cert {
+            req.extensions_mut().insert(cert.clone());
+        }
         let handler = handler.clone();
         async move {
             let _guard = guard;

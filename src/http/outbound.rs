@@ -1,7 +1,7 @@
 //! Outgoing HTTPS requests: the one pooled client every tollgate service uses to call another.
 //!
 //! Owns: the TLS client configuration (ring, TLS 1.3 and 1.2, trusting exactly the CA it is
-//! given and nothing else), the pooled keep-alive connections (hyper-util's legacy client over
+//! given and nothing else, presenting a client certificate when given one), the pooled keep-alive connections (hyper-util's legacy client over
 //! hyper-rustls, ALPN `h2` and `http/1.1`), the time bounds (1 s to connect, 2 s for a whole
 //! request including its one retry), the retry of a request that met a pooled connection the
 //! peer had already closed (as after the peer restarted), and reading a bounded response body.
@@ -27,7 +27,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::time::Instant;
 
 use super::body::{describe, read_limited, BodyError};
-use super::tls::{client_tls_config, load_certificates, TlsSetupError};
+use super::tls::{client_tls_config, load_certificates, ClientIdentity, TlsSetupError};
 
 /// Time allowed to open a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -108,8 +108,20 @@ impl OutboundError {
 impl Outbound {
     /// A client trusting only the certificate(s) in the PEM file `ca_path`.
     pub fn new(ca_path: &Path) -> Result<Outbound, TlsSetupError> {
+        Outbound::with_identity(ca_path, None)
+    }
+
+    /// [`Outbound::new`] presenting `identity`'s certificate to every server that asks.
+    pub fn with_identity(
+        ca_path: &Path,
+        identity: Option<ClientIdentity>,
+    ) -> Result<Outbound, TlsSetupError> {
         let certs = load_certificates(ca_path)?;
-        Outbound::with_ca_certificates(&ca_path.display().to_string(), certs)
+        Outbound::from_tls(client_tls_config(
+            &ca_path.display().to_string(),
+            certs,
+            identity,
+        )?)
     }
 
     /// A client trusting only `certs`; `origin` names where they came from in errors.
@@ -117,8 +129,10 @@ impl Outbound {
         origin: &str,
         certs: Vec<CertificateDer<'static>>,
     ) -> Result<Outbound, TlsSetupError> {
-        let tls = client_tls_config(origin, certs)?;
+        Outbound::from_tls(client_tls_config(origin, certs, None)?)
+    }
 
+    fn from_tls(tls: rustls::ClientConfig) -> Result<Outbound, TlsSetupError> {
         let mut http = HttpConnector::new();
         // The TLS layer above needs the connector to accept `https` URLs.
         http.enforce_http(false);

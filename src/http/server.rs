@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 
 use super::conn::serve_connection;
 use super::per_address::AddressCounts;
-use super::{Handler, Limits, Peer};
+use super::{ClientCertificate, Handler, Limits, Peer};
 use crate::access_log;
 
 /// Binds a listening socket. Rust's listener sets `SO_REUSEADDR`, so a restarted server can
@@ -150,7 +150,13 @@ pub async fn serve<H: Handler>(
                     Ok(Err(_)) | Err(_) => return,
                 };
             let is_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            serve_connection(tls, is_h2, Peer { addr }, limits, handler, stop_rx).await;
+            let client_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| ClientCertificate::from_chain(chain.to_vec()));
+            let peer = Peer { addr };
+            serve_connection(tls, is_h2, peer, client_cert, limits, handler, stop_rx).await;
         });
     }
 

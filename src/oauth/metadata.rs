@@ -32,6 +32,17 @@ pub struct ServerMetadata {
     pub token_endpoint_auth_methods_supported: StringList,
     pub introspection_endpoint_auth_methods_supported: StringList,
     pub revocation_endpoint_auth_methods_supported: StringList,
+    /// The JWS algorithms of `private_key_jwt` assertions (RFC 8414 §2), at each endpoint.
+    #[serde(skip_serializing_if = "StringList::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: StringList,
+    #[serde(skip_serializing_if = "StringList::is_empty")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: StringList,
+    #[serde(skip_serializing_if = "StringList::is_empty")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: StringList,
+    /// RFC 8705 §3.3: tokens issued over a connection with a client certificate are bound to
+    /// it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
     pub scopes_supported: StringList,
 }
 
@@ -54,6 +65,12 @@ impl<'de> Deserialize<'de> for StringList {
             _ => Vec::new(),
         };
         Ok(StringList(strings))
+    }
+}
+
+impl StringList {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

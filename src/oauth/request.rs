@@ -2,8 +2,8 @@
 //! introspection): a POST of an `application/x-www-form-urlencoded` body, authenticated with
 //! the client's credentials (RFC 6749 §2.3.1), asking for JSON (RFC 6749 §5, RFC 7662 §2.2).
 //!
-//! Owns: the method, media types and the `Authorization` header, marked sensitive so hyper
-//! keeps it out of HPACK tables. Does not own: what the form says (the roles build it) or
+//! Owns: the method, media types and the `Authorization` header (when the client has one),
+//! marked sensitive so hyper keeps it out of HPACK tables. Does not own: what the form says (the roles build it) or
 //! sending it (see [`crate::http::outbound`]).
 
 use bytes::Bytes;
@@ -18,15 +18,22 @@ use crate::secret::SecretString;
 #[error("the client credentials cannot be sent in a header")]
 pub struct UnsendableCredentials;
 
-/// A form POST to `endpoint` with `authorization` (a `Basic ...` value) as the credentials.
+/// A form POST to `endpoint` with `authorization` (a `Basic ...` value) as the credentials, or
+/// none (the form carries an assertion, or the connection a client certificate).
 pub fn form_post(
     endpoint: Uri,
     form: Bytes,
-    authorization: &SecretString,
+    authorization: Option<&SecretString>,
 ) -> Result<Request<Full<Bytes>>, UnsendableCredentials> {
-    let mut credentials =
-        HeaderValue::from_str(authorization.expose()).map_err(|_| UnsendableCredentials)?;
-    credentials.set_sensitive(true);
+    let credentials = match authorization {
+        Some(authorization) => {
+            let mut value =
+                HeaderValue::from_str(authorization.expose()).map_err(|_| UnsendableCredentials)?;
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
     let mut request = Request::new(Full::new(form));
     *request.method_mut() = Method::POST;
     *request.uri_mut() = endpoint;
@@ -36,7 +43,9 @@ pub fn form_post(
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    headers.insert(AUTHORIZATION, credentials);
+    if let Some(credentials) = credentials {
+        headers.insert(AUTHORIZATION, credentials);
+    }
     Ok(request)
 }
 
@@ -48,7 +57,8 @@ mod tests {
     fn credentials_are_sensitive_and_unsendable_ones_refused() {
         let endpoint: Uri = "https://as.example/oauth/token".parse().unwrap();
         let basic = SecretString::new("Basic YTpi".into());
-        let request = form_post(endpoint.clone(), Bytes::from_static(b"a=b"), &basic).unwrap();
+        let request =
+            form_post(endpoint.clone(), Bytes::from_static(b"a=b"), Some(&basic)).unwrap();
         assert_eq!(request.method(), Method::POST);
         assert!(request.headers()[AUTHORIZATION].is_sensitive());
         assert_eq!(
@@ -56,6 +66,8 @@ mod tests {
             "application/x-www-form-urlencoded"
         );
         let broken = SecretString::new("Basic a\nb".into());
-        assert!(form_post(endpoint, Bytes::new(), &broken).is_err());
+        assert!(form_post(endpoint.clone(), Bytes::new(), Some(&broken)).is_err());
+        let bare = form_post(endpoint, Bytes::new(), None).unwrap();
+        assert!(!bare.headers().contains_key(AUTHORIZATION));
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Owns: the introspection request (authenticated with the resource server's own client
 //! credentials, client_secret_basic) and the strict reading of the answer: only a 200 with a
-//! well-formed RFC 7662 body is a verdict; an `active` token of another issuer, or without a
-//! `client_id`, is treated as inactive. Does not own: caching or sharing answers (the guard).
+//! well-formed RFC 7662 body is a verdict; an `active` token of another issuer, without a
+//! `client_id`, or with a `cnf` the guard cannot check, is treated as inactive. Does not own: caching or sharing answers (the guard).
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde::Deserialize;
 
+use super::binding::read_cnf;
 use super::{Caller, TokenGuard, Verdict};
 use crate::access_log;
 use crate::form::encode_form_component;
@@ -45,7 +46,7 @@ impl TokenGuard {
         };
         let body = SecretString::new(format!("token={}", encode_form_component(token.expose())));
         let form = Bytes::copy_from_slice(body.expose().as_bytes());
-        let Ok(request) = form_post(endpoint, form, &self.inner.basic) else {
+        let Ok(request) = form_post(endpoint, form, Some(&self.inner.basic)) else {
             access_log::event(format_args!(
                 "introspection impossible: this service's client credentials cannot be sent"
             ));
@@ -93,6 +94,8 @@ impl TokenGuard {
             /// RFC 7662 §2.2: a string or an array of strings.
             #[serde(default)]
             aud: Option<AudienceValue>,
+            /// RFC 8705 §3.2: the certificate a bound token is bound to.
+            cnf: Option<serde_json::Value>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -128,11 +131,15 @@ impl TokenGuard {
             Some(AudienceValue::One(one)) => vec![one],
             Some(AudienceValue::Many(many)) => many,
         };
+        let Ok(certificate_sha256) = read_cnf(parsed.cnf.as_ref()) else {
+            return Verdict::Inactive;
+        };
         Verdict::Active(Arc::new(Caller {
             client_id,
             scopes,
             exp: parsed.exp,
             audiences,
+            certificate_sha256,
         }))
     }
 }

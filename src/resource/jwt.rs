@@ -4,13 +4,15 @@
 //! with that key's own algorithm (ES256, EdDSA or RS256; never `none` or HMAC — the key type
 //! decides, see [`crate::oauth::jose`]); `typ` `at+jwt` (or `application/at+jwt`); `iss`
 //! equal to the discovered issuer; `exp` (required), `nbf` and `iat` within the clock leeway;
-//! `aud` containing this resource server's audience; a `client_id`. What fails is refused as
+//! `aud` containing this resource server's audience; a `client_id`; a `cnf` this guard can
+//! check, when there is one (see `binding`). What fails is refused as
 //! `invalid_token`; nothing a token holds can make the guard answer 5xx. Does not own: the
 //! keys (see `jwks`), caching verdicts or scopes (the guard).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::binding::read_cnf;
 use super::jwks::JwksCache;
 use super::{Caller, Verdict};
 use crate::oauth::jose::{Claims, JwsError, UnverifiedJws};
@@ -55,11 +57,14 @@ impl JwtValidator {
         let scopes = scope_tokens(text("scope").unwrap_or_default())
             .map(str::to_owned)
             .collect();
+        let certificate_sha256 =
+            read_cnf(claims.members.get("cnf")).map_err(|_| Refused::Invalid)?;
         Ok(Caller {
             client_id,
             scopes,
             exp: claims.exp.and_then(|exp| u64::try_from(exp).ok()),
             audiences: claims.aud.clone(),
+            certificate_sha256,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Certificates and temporary directories: the development certificates of a test binary are
 //! made once ([`certs`]); a test that needs a second, unrelated CA makes one with
-//! [`Certs::generate`].
+//! [`Certs::generate`]; client certificates (RFC 8705) come from a CA ([`Certs::client`]) or
+//! sign themselves ([`self_signed`]).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,6 +53,58 @@ impl Certs {
     pub fn server_tls(&self) -> Arc<rustls::ServerConfig> {
         self.tls.clone()
     }
+
+    /// A new client certificate this CA signs, subject `CN=NAME` where NAME is `label` made
+    /// unique within the process (the subject is [`ClientCert::dn`]).
+    pub fn client(&self, label: &str) -> ClientCert {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("{label}-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        let (cert, key) =
+            tollgate::certs::generate_client(&self.dir, &name, false).expect("client certificate");
+        ClientCert::read(cert, key, format!("CN={name}"))
+    }
+}
+
+/// A client certificate and its key, in PEM files.
+#[derive(Clone, Debug)]
+pub struct ClientCert {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The leaf's DER.
+    pub der: Vec<u8>,
+    /// The subject, as RFC 4514 writes it.
+    pub dn: String,
+}
+
+impl ClientCert {
+    fn read(cert: PathBuf, key: PathBuf, dn: String) -> ClientCert {
+        use rustls::pki_types::pem::PemObject;
+        let der = rustls::pki_types::CertificateDer::from_pem_file(&cert)
+            .expect("read the client certificate")
+            .to_vec();
+        ClientCert { cert, key, der, dn }
+    }
+
+    /// `x5t#S256`: base64url of the SHA-256 of the DER (RFC 8705 §3.1).
+    pub fn x5t(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tollgate::secret::sha256(&self.der))
+    }
+}
+
+/// A new self-signed client certificate (`CN=label`) in a fresh directory.
+pub fn self_signed(label: &str) -> ClientCert {
+    let dir = temp_dir(label);
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, label);
+    params.distinguished_name = dn;
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed certificate");
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("cert.key"));
+    std::fs::write(&cert_path, cert.pem()).expect("write the certificate");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write the key");
+    ClientCert::read(cert_path, key_path, format!("CN={label}"))
 }
 
 /// The certificates of this test binary, generated on first use. Also silences the access log

@@ -20,7 +20,7 @@ use tollgate::auth::AuthServer;
 use tollgate::form::encode_form_component;
 
 use super::certs::certs;
-use super::raw::client_tls_config;
+use super::raw::{client_tls_config, client_tls_config_presenting};
 use super::servers::Auth;
 use super::STEP;
 
@@ -125,13 +125,30 @@ pub fn both() -> [Client; 2] {
     BOTH.map(http)
 }
 
+/// An HTTPS client over `proto` trusting the test CA and presenting the client certificate in
+/// the PEM file `cert` with its key `key` (RFC 8705 mTLS).
+pub fn http_presenting(proto: Proto, cert: &Path, key: &Path) -> Client {
+    let tls = client_tls_config_presenting(&certs().ca(), &[proto.alpn()], cert, key);
+    Client::with_tls(proto, tls, None)
+}
+
+/// An HTTPS client over `proto` with any TLS configuration (its ALPN is set to `proto`'s).
+pub fn http_with_tls(proto: Proto, mut tls: rustls::ClientConfig) -> Client {
+    tls.alpn_protocols = vec![proto.alpn().to_vec()];
+    Client::with_tls(proto, tls, None)
+}
+
 impl Client {
     fn new(proto: Proto, ca: &Path, local: Option<IpAddr>) -> Client {
+        Client::with_tls(proto, client_tls_config(ca, &[proto.alpn()]), local)
+    }
+
+    fn with_tls(proto: Proto, tls: rustls::ClientConfig, local: Option<IpAddr>) -> Client {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_local_address(local);
-        let connector = HttpsConnector::from((tcp, client_tls_config(ca, &[proto.alpn()])));
+        let connector = HttpsConnector::from((tcp, tls));
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .http2_only(proto == Proto::H2)
             .build(connector);

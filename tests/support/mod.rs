@@ -1,6 +1,7 @@
 //! The one harness of the integration tests (`mod support;` in each test file).
 //!
-//! - [`certs`]: the test binary's certificates, made once; fresh temporary directories.
+//! - [`certs`]: the test binary's certificates, made once; fresh temporary directories; client
+//!   certificates, CA-issued or self-signed.
 //! - [`https`]: the one test [`Client`] (HTTPS over HTTP/1.1 or HTTP/2, or straight into
 //!   `AuthServer::respond`), the one [`Reply`], `basic()`.
 //! - [`servers`]: in-process services on listeners the test binds: the authorization server,
@@ -28,11 +29,12 @@ pub mod servers;
 
 use std::time::Duration;
 
-pub use certs::{certs, temp_dir, Certs};
+pub use certs::{certs, self_signed, temp_dir, Certs, ClientCert};
 pub use delay::{delay_proxy, DelayProxy};
 pub use fake_auth::{start_fake_auth, FakeAuth, TokenAnswer};
 pub use https::{
-    basic, basic_raw, both, http, http_from, http_trusting, Client, Proto, Reply, BOTH,
+    basic, basic_raw, both, http, http_from, http_presenting, http_trusting, http_with_tls, Client,
+    Proto, Reply, BOTH,
 };
 pub use raw::{
     h1_get_status, h2_connection, raw_tls, raw_tls_with, raw_tls_with_ca, read_h1_response,
@@ -40,8 +42,8 @@ pub use raw::{
 };
 pub use servers::{
     auth, auth_on, client, default_clients, limits, loopback, rebind, start_auth, start_client1,
-    start_client1_on, start_client2, start_handler, Auth, AuthOptions, ClientSpec, Clients,
-    Reserved, Running,
+    start_client1_on, start_client1_with, start_client2, start_client2_with, start_handler, Auth,
+    AuthOptions, ClientSpec, Clients, Reserved, Running,
 };
 
 /// The longest any single step of a test (one request, one stop) may take before the test

@@ -48,6 +48,33 @@ pub fn client_tls_config_with(
     config
 }
 
+/// [`client_tls_config`] presenting the certificate chain in `cert` (PEM, leaf first) with the
+/// private key in `key` to a server that asks for one.
+pub fn client_tls_config_presenting(
+    ca: &Path,
+    alpn: &[&[u8]],
+    cert: &Path,
+    key: &Path,
+) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("read ca.pem") {
+        roots.add(cert.expect("CA certificate")).expect("add CA");
+    }
+    let chain = CertificateDer::pem_file_iter(cert)
+        .expect("read the client certificate")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("client certificate");
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).expect("client key");
+    let mut config = rustls::ClientConfig::builder_with_provider(tollgate::http::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .expect("client certificate and key");
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config
+}
+
 /// A TLS connection to `localhost` at `addr` with the given ALPN offer, trusting the test CA.
 pub async fn raw_tls(addr: SocketAddr, alpn: &[&[u8]]) -> std::io::Result<TlsStream<TcpStream>> {
     raw_tls_with(addr, localhost(), client_tls_config(&certs().ca(), alpn)).await

@@ -14,9 +14,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use tollgate::app::{CallerService, ResourceService};
+use tollgate::auth::signing_keys::SigningKeys;
 use tollgate::auth::{clients::ClientRegistry, clients_file::add_client};
-use tollgate::auth::{AuthConfig, AuthServer};
-use tollgate::client::{TokenClient, TokenClientConfig};
+use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
+use tollgate::client::{ClientCredentials, TokenClient, TokenClientConfig};
 use tollgate::discovery::{Discovered, DiscoveryError};
 use tollgate::http::Outbound;
 use tollgate::http::{Handler, Limits};
@@ -247,6 +248,11 @@ pub struct AuthOptions {
     pub sweep_interval: Option<Duration>,
     /// `None`: [`certs`].
     pub certs: Option<Certs>,
+    /// The CA of `tls_client_auth` certificates: with it the listener asks every client for a
+    /// certificate (RFC 8705).
+    pub client_ca: Option<PathBuf>,
+    /// Signing keys: JWT access tokens signed with them (`None`: opaque tokens).
+    pub signing_keys: Option<SigningKeys>,
 }
 
 impl Default for AuthOptions {
@@ -259,6 +265,8 @@ impl Default for AuthOptions {
             listener: None,
             sweep_interval: None,
             certs: None,
+            client_ca: None,
+            signing_keys: None,
         }
     }
 }
@@ -321,11 +329,23 @@ pub async fn start_auth(options: AuthOptions) -> Auth {
     if let Some(interval) = options.sweep_interval {
         config.sweep_interval = interval;
     }
-    let server = Arc::new(AuthServer::new(registry, config));
-    let tls = options
-        .certs
-        .unwrap_or_else(|| certs().clone())
-        .server_tls();
+    let certs = options.certs.unwrap_or_else(|| certs().clone());
+    let tls = match &options.client_ca {
+        Some(ca) => {
+            config.client_ca = Some(tollgate::http::ClientCa::load(ca).expect("client CA"));
+            tollgate::http::server_tls_config_with(&certs.cert(), &certs.key(), true)
+                .expect("server TLS asking for client certificates")
+        }
+        None => certs.server_tls(),
+    };
+    let server = match options.signing_keys {
+        Some(keys) => {
+            config.token_format = TokenFormat::Jwt;
+            AuthServer::new(registry, config).with_signing_keys(keys)
+        }
+        None => AuthServer::new(registry, config),
+    };
+    let server = Arc::new(server);
     let limits = options.limits;
     let service = server.clone();
     let running = Running::new(server, addr, move |stopped| {
@@ -369,20 +389,48 @@ pub fn start_client1_on(
     serve_service(listener, service, discovered)
 }
 
-/// client2 (identity `c2`) calling `resource`, on `127.0.0.1:0`.
-pub async fn start_client2(issuer: &str, resource: &str) -> Running<CallerService> {
+/// client1 with `config` against `issuer`, requiring scope `read`, on `127.0.0.1:0`; with
+/// `ask_client_certificates` its listener asks callers for a certificate (`--client-ca`).
+pub async fn start_client1_with(
+    issuer: &str,
+    config: GuardConfig,
+    ask_client_certificates: bool,
+) -> Running<ResourceService> {
     let outbound = outbound();
     let discovered = Arc::new(Discovered::new(issuer, outbound.clone()));
-    let client = TokenClient::new(
-        TokenClientConfig {
-            client_id: "c2".into(),
-            client_secret: Clients::shared().secret_string("c2"),
-            scope: None,
-            audience: None,
-        },
-        discovered.clone(),
-        outbound,
-    );
+    let guard = TokenGuard::new(config, discovered.clone(), outbound);
+    let service = Arc::new(ResourceService::new(guard, "read"));
+    let tls = if ask_client_certificates {
+        let certs = certs();
+        tollgate::http::server_tls_config_with(&certs.cert(), &certs.key(), true)
+            .expect("server TLS asking for client certificates")
+    } else {
+        certs().server_tls()
+    };
+    serve_service_with(loopback().await, service, discovered, tls)
+}
+
+/// client2 (identity `c2`) calling `resource`, on `127.0.0.1:0`.
+pub async fn start_client2(issuer: &str, resource: &str) -> Running<CallerService> {
+    let config = TokenClientConfig {
+        client_id: "c2".into(),
+        credentials: ClientCredentials::Secret(Clients::shared().secret_string("c2")),
+        scope: None,
+        audience: None,
+    };
+    start_client2_with(issuer, resource, config, outbound()).await
+}
+
+/// client2 with `config`, its connections made by `outbound` (which may present a client
+/// certificate), calling `resource`, on `127.0.0.1:0`.
+pub async fn start_client2_with(
+    issuer: &str,
+    resource: &str,
+    config: TokenClientConfig,
+    outbound: Outbound,
+) -> Running<CallerService> {
+    let discovered = Arc::new(Discovered::new(issuer, outbound.clone()));
+    let client = TokenClient::new(config, discovered.clone(), outbound);
     let service = Arc::new(CallerService::new(
         client,
         resource.parse().expect("resource URL"),
@@ -395,12 +443,21 @@ fn serve_service<H: Handler>(
     service: Arc<H>,
     discovered: Arc<Discovered>,
 ) -> Running<H> {
+    serve_service_with(listener, service, discovered, certs().server_tls())
+}
+
+fn serve_service_with<H: Handler>(
+    listener: TcpListener,
+    service: Arc<H>,
+    discovered: Arc<Discovered>,
+    tls: Arc<rustls::ServerConfig>,
+) -> Running<H> {
     let addr = listener.local_addr().expect("local address");
     let handler = service.clone();
     Running::new(service, addr, move |stopped| {
         tokio::spawn(tollgate::app::run(
             listener,
-            certs().server_tls(),
+            tls,
             limits(),
             handler,
             discovered,

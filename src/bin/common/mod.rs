@@ -104,8 +104,16 @@ pub fn run_service<H: Handler + Source>(
     make: impl FnOnce(Arc<Discovered>, Outbound, ServiceIdentity) -> (Arc<H>, String),
 ) -> Result<(), BoxError> {
     service.operations.apply_log_format();
-    let (certificate, tls) = operations::server_certificate(&service.cert, &service.key)?;
-    let outbound = Outbound::new(&service.ca)?;
+    let (certificate, tls) = operations::server_certificate(
+        &service.cert,
+        &service.key,
+        service.ask_client_certificates,
+    )?;
+    let identity = match &service.client_certificate {
+        Some((cert, key)) => Some(http::ClientIdentity::load(cert, key)?),
+        None => None,
+    };
+    let outbound = Outbound::with_identity(&service.ca, identity)?;
     let ServiceFlags {
         listen,
         auth_server,
@@ -223,6 +231,11 @@ pub struct ServiceFlags {
     pub limits: Limits,
     /// `--metrics-listen`, `--log-format`.
     pub operations: OperationsFlags,
+    /// Ask callers for a TLS client certificate (client1's `--client-ca`); set by the binary.
+    pub ask_client_certificates: bool,
+    /// The certificate and key the outgoing connections present (client2's `--client-cert`
+    /// and `--client-key`); set by the binary.
+    pub client_certificate: Option<(PathBuf, PathBuf)>,
 }
 
 impl ServiceFlags {
@@ -258,6 +271,8 @@ impl ServiceFlags {
             client_secret,
             limits,
             operations,
+            ask_client_certificates: false,
+            client_certificate: None,
         })
     }
 

@@ -102,12 +102,14 @@ pub fn reload_certificate(certificate: &ServerCertificate) {
     }
 }
 
-/// The certificate of a server's `--cert` and `--key`, and the TLS configuration over it.
+/// The certificate of a server's `--cert` and `--key`, and the TLS configuration over it
+/// (asking callers for a client certificate when `ask_client_certificates`).
 pub fn server_certificate(
     cert: &Path,
     key: &Path,
+    ask_client_certificates: bool,
 ) -> Result<(Arc<ServerCertificate>, Arc<rustls::ServerConfig>), BoxError> {
     let certificate = ServerCertificate::load(cert, key)?;
-    let tls = http::server_tls(certificate.clone())?;
+    let tls = http::server_tls(certificate.clone(), ask_client_certificates)?;
     Ok((certificate, tls))
 }

@@ -6,7 +6,10 @@
 //! chain with a report of what happened, and the list of demo clients with commands to try
 //! next. The demo runs the configuration we recommend: JWT access tokens (RFC 9068) restricted
 //! to client1's audience (RFC 8707), validated by client1 locally with the authorization
-//! server's published keys, client2 asking for exactly that audience. The report goes to
+//! server's published keys, client2 asking for exactly that audience. client2 has no secret:
+//! it signs a fresh assertion for each token (private_key_jwt, RFC 7523) with a key made at
+//! start, and presents a client certificate of the development CA, so its tokens are bound to
+//! that certificate (RFC 8705) and client1 accepts them only from it. The report goes to
 //! the writer it is given (stdout in the binary): with `add-client`'s output, the only place a
 //! secret is ever printed; logs go to stderr as everywhere else. Does not own: any service's
 //! behaviour (see `tollgate::auth` and `tollgate::app`).
@@ -24,14 +27,14 @@ use tokio::sync::watch;
 
 use tollgate::app::{self, CallerService, ResourceService, CALL_PATH, RESOURCE_PATH};
 use tollgate::auth::clients::ClientRegistry;
-use tollgate::auth::clients_file::{self, Registration};
+use tollgate::auth::clients_file::{self, Proof, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys, SigningKeysError};
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::certs;
-use tollgate::client::{TokenClient, TokenClientConfig};
+use tollgate::client::{ClientCredentials, TokenClient, TokenClientConfig};
 use tollgate::discovery::Discovered;
-use tollgate::http::{self as h, Limits, Outbound};
-use tollgate::oauth::jose::Algorithm;
+use tollgate::http::{self as h, ClientCa, ClientIdentity, Limits, Outbound};
+use tollgate::oauth::jose::{Algorithm, SigningKey, VerifyingKeySet};
 use tollgate::resource::{GuardConfig, TokenGuard, Validation};
 use tollgate::secret::SecretString;
 
@@ -66,12 +69,16 @@ impl Default for DemoConfig {
     }
 }
 
-/// A demo client: id, scopes, may it introspect. Every one may ask for client1's audience.
-const DEMO_CLIENTS: [(&str, &[&str], bool); 3] = [
+/// A demo client with a secret: id, scopes, may it introspect. Every demo client may ask for
+/// client1's audience.
+const DEMO_CLIENTS: [(&str, &[&str], bool); 2] = [
     ("client1", &["read"], true),
-    ("client2", &["read"], false),
     ("demo", &["read", "write"], false),
 ];
+
+/// The client certificates of the development CA the demo uses: client2's (beside its
+/// assertions), and `mtls`'s, a client that authenticates by its certificate alone.
+const CLIENT_CERTS: [&str; 2] = ["client2", "mtls"];
 
 /// What the chain call showed, for the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,13 +98,15 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BoxError> {
     let ca_path = config.certs_dir.join(certs::CA_FILE);
-    if certs::exist(&config.certs_dir) {
+    let has_ca_key = config.certs_dir.join(certs::CA_KEY_FILE).exists();
+    if certs::exist(&config.certs_dir) && has_ca_key {
         say(
             out,
             format_args!("Using the certificates in {}/", config.certs_dir.display()),
         );
     } else {
-        certs::generate(&config.certs_dir, false)?;
+        // A set made before client certificates has no ca.key to sign them with: replaced.
+        certs::generate(&config.certs_dir, certs::exist(&config.certs_dir))?;
         say(
             out,
             format_args!(
@@ -129,11 +138,22 @@ pub async fn run(
         }
         Err(e) => return Err(e.into()),
     };
-    let tls = h::server_tls_config(
-        &config.certs_dir.join(certs::CERT_FILE),
-        &config.certs_dir.join(certs::KEY_FILE),
-    )?;
+    for client in CLIENT_CERTS {
+        if !certs::client_exists(&config.certs_dir, client) {
+            certs::generate_client(&config.certs_dir, client, true)?;
+        }
+    }
+    let cert_file = config.certs_dir.join(certs::CERT_FILE);
+    let key_file = config.certs_dir.join(certs::KEY_FILE);
+    // The authorization server and client1 ask for client certificates; client2 does not.
+    let tls_asking = h::server_tls_config_with(&cert_file, &key_file, true)?;
+    let tls = h::server_tls_config(&cert_file, &key_file)?;
     let outbound = Outbound::new(&ca_path)?;
+    let (client2_cert, client2_key) = certs::client_paths(&config.certs_dir, "client2");
+    let client2_outbound = Outbound::with_identity(
+        &ca_path,
+        Some(ClientIdentity::load(&client2_cert, &client2_key)?),
+    )?;
 
     let bind = |port: u16| async move {
         let addr = SocketAddr::new(config.host, port);
@@ -164,6 +184,17 @@ pub async fn run(
         let secret = clients_file::add_client(&config.clients_file, &registration)?;
         secrets.push((id, secret));
     }
+    // client2: no secret; a new key on every run, registered by its public half.
+    let client2_key = Arc::new(SigningKey::generate(Algorithm::ES256)?);
+    let client2_keys = VerifyingKeySet::new(vec![client2_key.verifying_key()])?;
+    let registration = Registration::new("client2", vec!["read".into()], false)
+        .with_audiences(vec![audience.clone()])
+        .with_proof(Proof::Jwks(client2_keys));
+    clients_file::register(&config.clients_file, &registration)?;
+    let registration = Registration::new("mtls", vec!["read".into()], false)
+        .with_audiences(vec![audience.clone()])
+        .with_proof(Proof::TlsSubjectDn("CN=mtls".into()));
+    clients_file::register(&config.clients_file, &registration)?;
     let secret_of = |id: &str| {
         secrets
             .iter()
@@ -183,10 +214,12 @@ pub async fn run(
 
     let mut auth_config = AuthConfig::new(issuer.clone());
     auth_config.token_format = TokenFormat::Jwt;
+    // The development CA signs the client certificates too.
+    auth_config.client_ca = Some(ClientCa::load(&ca_path)?);
     let auth = Arc::new(AuthServer::new(registry, auth_config).with_signing_keys(keys));
     let auth_task = tokio::spawn(tollgate::auth::run(
         auth_listener,
-        tls.clone(),
+        tls_asking.clone(),
         config.limits.clone(),
         auth.clone(),
         stopped(),
@@ -200,7 +233,7 @@ pub async fn run(
     let resource = Arc::new(ResourceService::new(guard, "read"));
     let resource_task = tokio::spawn(app::run(
         resource_listener,
-        tls.clone(),
+        tls_asking,
         config.limits.clone(),
         resource.clone(),
         discovered.clone(),
@@ -213,12 +246,15 @@ pub async fn run(
     let token_client = TokenClient::new(
         TokenClientConfig {
             client_id: "client2".into(),
-            client_secret: secret_of("client2")?,
+            credentials: ClientCredentials::Assertion {
+                key: client2_key,
+                kid: None,
+            },
             scope: None,
             audience: Some(audience.clone()),
         },
         discovered.clone(),
-        outbound.clone(),
+        client2_outbound,
     );
     let caller = Arc::new(CallerService::new(token_client, resource_uri));
     let caller_task = tokio::spawn(app::run(
@@ -240,15 +276,18 @@ pub async fn run(
             out,
             format_args!(
                 "  1. client2 got a JWT access token for {audience} from the authorization \
-                 server at {issuer} (tokens issued: {})",
+                 server at {issuer} (tokens issued: {}), with no secret: it signed an \
+                 assertion (private_key_jwt) and presented its client certificate, so the \
+                 token is bound to that certificate (cnf x5t#S256)",
                 report.tokens_issued
             ),
         );
         say(
             out,
             format_args!(
-                "  2. client2 called client1 ({resource_url}) with it; client1 checked the \
-                 signature, audience and expiry itself with the server's published keys \
+                "  2. client2 called client1 ({resource_url}) with it over a connection \
+                 presenting the same certificate; client1 checked the signature, audience, \
+                 expiry and certificate binding itself with the server's published keys \
                  (key set fetches: {}, introspections: {})",
                 report.jwks_fetches, report.introspections
             ),
@@ -281,6 +320,16 @@ pub async fn run(
             ),
         );
     }
+    say(
+        out,
+        format_args!(
+            "  client2  no secret: private_key_jwt with a key made at start (scope \"read\")"
+        ),
+    );
+    say(
+        out,
+        format_args!("  mtls     no secret: tls_client_auth, subject CN=mtls (scope \"read\")"),
+    );
     let ca = ca_path.display();
     let demo_secret = secret_of("demo")?;
     let demo_secret = demo_secret.expose();
@@ -321,6 +370,16 @@ pub async fn run(
     say(
         out,
         format_args!("  curl --cacert {ca} {issuer}/oauth/jwks"),
+    );
+    let (mtls_cert, mtls_key) = certs::client_paths(&config.certs_dir, "mtls");
+    say(
+        out,
+        format_args!(
+            "  curl --cacert {ca} --cert {} --key {} -d grant_type=client_credentials \
+             -d client_id=mtls {issuer}/oauth/token   # mTLS: a token bound to that certificate",
+            mtls_cert.display(),
+            mtls_key.display()
+        ),
     );
     say(out, format_args!("\nServing until Ctrl-C."));
     let _ = out.flush();
