@@ -8,18 +8,23 @@
 //! | `GET /.well-known/oauth-authorization-server PATH` | `metadata.rs`   | RFC 8414 §3.1             |
 //! | `GET PATH/oauth/jwks`                              | `metadata.rs`   | RFC 7517 (JWT format)     |
 //! | `GET /healthz`                                     | here            | liveness                  |
+//! | `GET /readyz`                                      | here            | readiness (the store)     |
 //!
 //! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
 //! without one: the endpoints live under it and the metadata where RFC 8414 §3.1 puts it, so
-//! the metadata never names a URL that is not served. `/healthz` is always at the root.
+//! the metadata never names a URL that is not served. `/healthz` and `/readyz` are always at
+//! the root: `/readyz` is 503 while the token store cannot serve (a shared store's engine is
+//! unreachable; the store caches its probe for at most a second), `/healthz` only says the
+//! process answers.
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), [`tokens`] (the store and
 //! the JWT denylist), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
-//! this server signed), [`throttle`] (lockouts and failure budgets), `error` (the error enum
-//! and its responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! this server signed), [`throttle`] (lockouts and failure budgets), [`redis_store`] (the
+//! store replicas share, behind the `redis` feature), `error` (the error enum and its
+//! responses). Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod authenticate;
@@ -30,6 +35,8 @@ mod error;
 mod introspect;
 mod metadata;
 mod own_jwt;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod revoke;
 pub mod signing_keys;
 pub mod throttle;
@@ -55,7 +62,7 @@ use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
 use signing_keys::SigningKeys;
-use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
+use throttle::{BudgetPolicy, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
 
 /// Settings of the authorization server.
@@ -71,9 +78,10 @@ pub struct AuthConfig {
     pub max_body_bytes: usize,
     /// How often expired tokens are swept from the in-memory store.
     pub sweep_interval: Duration,
-    /// Lockouts per (client id, source address).
+    /// Lockouts per (client id, source address), for the store [`AuthServer::new`] makes (a
+    /// store made elsewhere is given its policies by its maker).
     pub client_lockout: Policy,
-    /// Failure budgets per source address.
+    /// Failure budgets per source address, likewise.
     pub address_budget: BudgetPolicy,
     pub token_format: TokenFormat,
     /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
@@ -117,11 +125,8 @@ impl AuthConfig {
 pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     config: AuthConfig,
     registry: ClientRegistry,
+    /// The tokens, the JWT denylist and the failure counters.
     store: Arc<S>,
-    /// Failed authentications per (client id, source address): the lockouts.
-    lockouts: Lockouts,
-    /// Failed authentications per source address: the budgets.
-    budgets: Budgets,
     /// The paths served, under the issuer's path.
     routes: Routes,
     /// The metadata document, rendered again only when the signing keys change (its
@@ -149,11 +154,25 @@ impl<S: TokenStore> std::fmt::Debug for AuthServer<S> {
 impl AuthServer<MemoryTokenStore> {
     /// An authorization server with the in-memory token store.
     pub fn new(registry: ClientRegistry, config: AuthConfig) -> Self {
-        Self::with_store(registry, config, Arc::new(MemoryTokenStore::new()))
+        let store = MemoryTokenStore::with_policies(
+            config.client_lockout.clone(),
+            config.address_budget.clone(),
+        );
+        Self::with_store(registry, config, Arc::new(store))
     }
 
-    /// Sweeps expired tokens, and throttle entries that say nothing any more, every
-    /// `sweep_interval` until the returned task is aborted or the server is dropped.
+    /// Keys the brute-force limiters remember (per client id and address, per address):
+    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        self.store.throttled_keys()
+    }
+}
+
+impl<S: TokenStore> AuthServer<S> {
+    /// Runs the store's housekeeping (the in-memory store sweeps expired tokens and throttle
+    /// entries that say nothing any more) every `sweep_interval` until the returned task is
+    /// aborted or the server is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let server = Arc::downgrade(self);
         let interval = self.config.sweep_interval;
@@ -165,16 +184,11 @@ impl AuthServer<MemoryTokenStore> {
                 let Some(server) = server.upgrade() else {
                     return;
                 };
-                server.store.sweep(oauth::unix_now()).await;
-                let now = tokio::time::Instant::now();
-                server.lockouts.sweep(now);
-                server.budgets.sweep(now);
+                server.store.maintain(oauth::unix_now()).await;
             }
         })
     }
-}
 
-impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
@@ -184,8 +198,6 @@ impl<S: TokenStore> AuthServer<S> {
             .map(|id| (id.to_owned(), Arc::from(id)))
             .collect();
         AuthServer {
-            lockouts: Lockouts::new(config.client_lockout.clone()),
-            budgets: Budgets::new(config.address_budget.clone()),
             config,
             registry,
             store,
@@ -239,13 +251,6 @@ impl<S: TokenStore> AuthServer<S> {
         &self.config
     }
 
-    /// Keys the brute-force limiters remember (per client id and address, per address):
-    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
-    #[cfg(any(test, feature = "test-hooks"))]
-    pub fn throttled_keys(&self) -> (usize, usize) {
-        (self.lockouts.len(), self.budgets.len())
-    }
-
     /// Access tokens issued since the server started.
     pub fn tokens_issued(&self) -> u64 {
         self.tokens_issued.load(Ordering::Relaxed)
@@ -262,7 +267,7 @@ impl<S: TokenStore> AuthServer<S> {
             {
                 return oauth::method_not_allowed("POST")
             }
-            Some(Route::Metadata | Route::Jwks | Route::Health) if !is_get => {
+            Some(Route::Metadata | Route::Jwks | Route::Health | Route::Ready) if !is_get => {
                 return oauth::method_not_allowed("GET, HEAD")
             }
             Some(Route::Metadata) => return self.metadata_response(),
@@ -270,6 +275,7 @@ impl<S: TokenStore> AuthServer<S> {
             Some(Route::Health) => {
                 return h::json_response(StatusCode::OK, &Health { status: "ok" })
             }
+            Some(Route::Ready) => return self.readiness_response().await,
             None => return oauth::not_found(),
             Some(endpoint) => match Call::parse(parts, body, peer, endpoint) {
                 Err(e) => Err(e),
@@ -310,6 +316,7 @@ enum Route {
     Jwks,
     Metadata,
     Health,
+    Ready,
 }
 
 /// The paths this server answers, made once from its issuer's path.
@@ -337,6 +344,7 @@ impl Routes {
     fn find(&self, path: &str) -> Option<Route> {
         Some(match path {
             HEALTH_PATH => Route::Health,
+            READY_PATH => Route::Ready,
             p if p == self.token => Route::Token,
             p if p == self.introspect => Route::Introspect,
             p if p == self.revoke => Route::Revoke,
@@ -398,13 +406,26 @@ struct Health {
     status: &'static str,
 }
 
+/// Readiness: `/readyz`, beside `/healthz` at the root.
+const READY_PATH: &str = "/readyz";
+
+impl<S: TokenStore> AuthServer<S> {
+    /// 200 while the store can serve, else 503 with `Retry-After`.
+    async fn readiness_response(&self) -> Response<Body> {
+        match self.store.readiness().await {
+            Ok(()) => h::json_response(StatusCode::OK, &Health { status: "ready" }),
+            Err(_) => OAuthError::Unavailable("the token store is unavailable").to_response(),
+        }
+    }
+}
+
 /// Serves the authorization server on `listener` until `shutdown` resolves, sweeping expired
 /// tokens in the background meanwhile.
-pub async fn run(
+pub async fn run<S: TokenStore>(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     limits: h::Limits,
-    server: Arc<AuthServer>,
+    server: Arc<AuthServer<S>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let sweeper = server.spawn_sweeper();

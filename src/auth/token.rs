@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::clients::Client;
 use super::error::OAuthError;
-use super::tokens::{Grant, TokenRecord, TokenStore};
+use super::tokens::{Grant, StoreOp, TokenRecord, TokenStore};
 use super::{label, AuthServer, Call, TokenFormat};
 use crate::http::{json_response, Body};
 use crate::oauth::audience::{is_resource_indicator, Audience};
@@ -69,18 +69,21 @@ impl<S: TokenStore> AuthServer<S> {
             Some("client_credentials") => {}
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
-        let client = self.authenticate(call)?;
-        let scope = granted_scope(client, call.form.get("scope"))?;
-        let audience = granted_audience(client, call.form.get_all("resource"))?;
-        let grant = self.grant(client, scope, audience);
-
-        let iat = unix_now();
         let ttl = self.config.token_ttl.as_secs();
-        let exp = iat.saturating_add(ttl);
-        let token = match self.config.token_format {
-            TokenFormat::Opaque => self.opaque_token(&grant, iat, exp).await?,
-            TokenFormat::Jwt => self.jwt_token(&grant, iat, exp)?,
-        };
+        let (client, _, (token, grant)) = self
+            .authenticate(call, |client| {
+                let scope = granted_scope(client, call.form.get("scope"))?;
+                let audience = granted_audience(client, call.form.get_all("resource"))?;
+                let grant = self.grant(client, scope, audience);
+                let iat = unix_now();
+                let exp = iat.saturating_add(ttl);
+                let (token, op) = match self.config.token_format {
+                    TokenFormat::Opaque => self.opaque_token(&grant, iat, exp)?,
+                    TokenFormat::Jwt => (self.jwt_token(&grant, iat, exp)?, StoreOp::Nothing),
+                };
+                Ok((op, (token, grant)))
+            })
+            .await?;
         self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         let mut response = json_response(
             StatusCode::OK,
@@ -95,13 +98,13 @@ impl<S: TokenStore> AuthServer<S> {
         Ok(response)
     }
 
-    /// A 256-bit random token, recorded in the store by its hash.
-    async fn opaque_token(
+    /// A 256-bit random token, and the insert that records it in the store by its hash.
+    fn opaque_token(
         &self,
         grant: &Arc<Grant>,
         iat: u64,
         exp: u64,
-    ) -> Result<SecretString, OAuthError> {
+    ) -> Result<(SecretString, StoreOp<'static>), OAuthError> {
         let token = secret::random_secret()
             .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
         let record = TokenRecord {
@@ -109,11 +112,8 @@ impl<S: TokenStore> AuthServer<S> {
             iat,
             exp,
         };
-        self.store
-            .insert(sha256(token.expose().as_bytes()), record)
-            .await
-            .map_err(OAuthError::from)?;
-        Ok(token)
+        let hash = sha256(token.expose().as_bytes());
+        Ok((token, StoreOp::Insert(hash, record)))
     }
 
     /// An RFC 9068 JWT signed with the current key. It always carries an audience: the one

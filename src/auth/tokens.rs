@@ -8,13 +8,25 @@
 //! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
 //! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
 //! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
-//! tokens and swept like the rest. Does not own: making tokens or deciding who may see them
-//! (see `auth`).
+//! tokens and swept like the rest.
+//!
+//! A store also counts failed client authentications ([`FailureCounters`] is a supertrait), so
+//! that replicas sharing a store throttle as one, and runs each request's store operation
+//! ([`StoreOp`]) together with its client's admission ([`TokenStore::admit_then`]): one step
+//! in memory, one round trip to a shared store. Does not own: making tokens or deciding who
+//! may see them (see `auth`), the shared store itself (see `redis_store`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+mod op;
+
+pub use op::{StoreAnswer, StoreOp};
+
+use super::throttle::{Admission, Attempt, BudgetPolicy, FailureCounters, LocalCounters, Policy};
 
 /// The SHA-256 of an access token: the only form in which tokens are stored.
 pub type TokenHash = [u8; 32];
@@ -46,7 +58,7 @@ pub struct StoreUnavailable(pub String);
 
 /// Where issued tokens live. Implementations must be safe under concurrency and must treat a
 /// record whose `exp` is not after `now` as absent.
-pub trait TokenStore: Send + Sync + 'static {
+pub trait TokenStore: FailureCounters {
     fn insert(
         &self,
         hash: TokenHash,
@@ -79,6 +91,32 @@ pub trait TokenStore: Send + Sync + 'static {
         hash: &TokenHash,
         now: u64,
     ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
+
+    /// Admits an authenticated attempt ([`FailureCounters::admit`]) and, unless it is refused,
+    /// runs `op`. A shared store overrides this to do both in one round trip.
+    fn admit_then(
+        &self,
+        attempt: Attempt<'_>,
+        op: StoreOp<'_>,
+    ) -> impl Future<Output = Result<Result<StoreAnswer, Duration>, StoreUnavailable>> + Send {
+        async move {
+            if let Err(wait) = self.admit(attempt).await? {
+                return Ok(Err(wait));
+            }
+            op.run_in(self).await.map(Ok)
+        }
+    }
+
+    /// `Err` while the store cannot serve (`/readyz` answers 503). In memory: always ready.
+    fn readiness(&self) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Housekeeping run every `sweep_interval`: the in-memory store drops what expired; a
+    /// store whose engine expires keys by itself does nothing.
+    fn maintain(&self, _now: u64) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// Token hashes are SHA-256 outputs of server-made random values, so their bytes are already
@@ -112,6 +150,8 @@ pub struct MemoryTokenStore {
     shards: Box<[Shard]>,
     /// Revoked self-contained tokens, by hash, with the `exp` after which they are dead anyway.
     denied: Box<[DenyShard]>,
+    /// Failed client authentications, counted in this process.
+    counters: LocalCounters,
 }
 
 impl Default for MemoryTokenStore {
@@ -129,11 +169,23 @@ impl std::fmt::Debug for MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
+    /// A store with the default throttling policies.
     pub fn new() -> Self {
+        Self::with_policies(Policy::per_client(), BudgetPolicy::per_address())
+    }
+
+    /// A store whose failure counters follow these policies.
+    pub fn with_policies(lockout: Policy, budget: BudgetPolicy) -> Self {
         MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             denied: (0..DENY_SHARDS).map(|_| DenyShard::default()).collect(),
+            counters: LocalCounters::new(lockout, budget),
         }
+    }
+
+    /// Keys the failure counters remember: (per client id and source, per source).
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        self.counters.len()
     }
 
     fn shard(&self, hash: &TokenHash) -> &Shard {
@@ -253,6 +305,27 @@ impl TokenStore for MemoryTokenStore {
 
     async fn is_denied(&self, hash: &TokenHash, now: u64) -> Result<bool, StoreUnavailable> {
         self.is_denied_now(hash, now)
+    }
+
+    async fn maintain(&self, now: u64) {
+        self.sweep(now).await;
+        self.counters.sweep();
+    }
+}
+
+impl FailureCounters for MemoryTokenStore {
+    fn admit(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send {
+        self.counters.admit(attempt)
+    }
+
+    fn count_failure(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send {
+        self.counters.count_failure(attempt)
     }
 }
 

@@ -8,7 +8,9 @@
 //! oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
 //! oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
 //!                      [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-//!                      [--signing-keys DIR] [--default-audience URI] [limit flags]
+//!                      [--signing-keys DIR] [--default-audience URI]
+//!                      [--store memory|redis://HOST:PORT[/DB]|rediss://HOST:PORT[/DB]]
+//!                      [--store-prefix P] [limit flags]
 //! ```
 //! SIGHUP re-reads the signing keys directory (a directory that fails to load keeps the keys
 //! in use, and the log says why).
@@ -27,6 +29,7 @@ use common::{BoxError, Flags, LIMIT_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
+use tollgate::auth::tokens::TokenStore;
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
@@ -40,10 +43,15 @@ const USAGE: &str = "usage:
   oauth-server gen-signing-key --keys DIR [--alg ES256|EdDSA]
   oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
                        [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
-                       [--signing-keys DIR] [--default-audience URI] [limit flags]
+                       [--signing-keys DIR] [--default-audience URI]
+                       [--store memory|redis://HOST:PORT[/DB]|rediss://HOST:PORT[/DB]]
+                       [--store-prefix P] [limit flags]
 defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
           --token-format opaque --signing-keys keys --default-audience (the issuer)
+          --store memory --store-prefix tollgate:
+Replicas that share the clients file, the signing keys and a Redis --store act as one
+server (redis://user:password@host:port works; the password is never logged).
 SIGHUP re-reads the signing keys.
 --issuer is an https URL with no query or fragment; with a path (https://host/tenant) the
 endpoints are served under it and the metadata at /.well-known/oauth-authorization-server/tenant
@@ -142,6 +150,17 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     };
     let keys_given = flags.path("--signing-keys");
     let default_audience = flags.resource_indicator("--default-audience")?;
+    let store = flags
+        .value("--store")?
+        .unwrap_or_else(|| "memory".to_owned());
+    let store_prefix = flags
+        .value("--store-prefix")?
+        .unwrap_or_else(|| "tollgate:".to_owned());
+    if store != "memory" && !is_redis_url(&store) {
+        return Err(
+            "--store takes memory, redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]".into(),
+        );
+    }
     let mut limits = flags.limits()?;
     flags.finish()?;
     // Checked before anything is bound: metadata naming URLs nobody serves is worse than none.
@@ -176,13 +195,83 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         config.default_audience = default_audience;
         let clients = registry.len();
         let key_count = keys.published().len();
-        let server = Arc::new(AuthServer::new(registry, config).with_signing_keys(keys));
-        access_log::event(format_args!(
-            "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s), \
-             {key_count} signing key(s))"
-        ));
-        let reloader =
-            with_keys.then(|| tokio::spawn(reload_keys_on_sighup(server.clone(), keys_dir)));
+        let about =
+            format!("issuer {issuer}, {clients} client(s), {key_count} signing key(s), store");
+        let run = Running {
+            listener,
+            tls,
+            limits,
+            bound,
+            keys_dir: with_keys.then_some(keys_dir),
+        };
+        if store == "memory" {
+            let server = AuthServer::new(registry, config).with_signing_keys(keys);
+            return run.serve(server, format!("{about} memory")).await;
+        }
+        let (server, location) = redis_server(registry, config, &store, &store_prefix)?;
+        let about = format!("{about} {location} (prefix {store_prefix})");
+        run.serve(server.with_signing_keys(keys), about).await
+    })
+}
+
+/// A server on the Redis store `url`, and where that is (without credentials).
+#[cfg(feature = "redis")]
+fn redis_server(
+    registry: ClientRegistry,
+    config: AuthConfig,
+    url: &str,
+    prefix: &str,
+) -> Result<(AuthServer<tollgate::auth::redis_store::RedisStore>, String), BoxError> {
+    use tollgate::auth::redis_store::RedisStore;
+    let store = RedisStore::open(url, prefix, &config.client_lockout, &config.address_budget)?;
+    let location = store.location().to_owned();
+    Ok((
+        AuthServer::with_store(registry, config, Arc::new(store)),
+        location,
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_server(
+    _: ClientRegistry,
+    _: AuthConfig,
+    _: &str,
+    _: &str,
+) -> Result<(AuthServer, String), BoxError> {
+    Err("--store redis:// needs a build with the redis feature (the default)".into())
+}
+
+#[cfg(feature = "redis")]
+use tollgate::auth::redis_store::is_redis_url;
+
+#[cfg(not(feature = "redis"))]
+fn is_redis_url(store: &str) -> bool {
+    store.starts_with("redis://") || store.starts_with("rediss://")
+}
+
+/// What `serve` has bound and read, whichever store it serves with.
+struct Running {
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: http::Limits,
+    bound: SocketAddr,
+    /// The keys directory to re-read on SIGHUP, when keys are in use.
+    keys_dir: Option<PathBuf>,
+}
+
+impl Running {
+    async fn serve<S: TokenStore>(
+        self,
+        server: AuthServer<S>,
+        about: String,
+    ) -> Result<(), BoxError> {
+        let server = Arc::new(server);
+        let bound = self.bound;
+        access_log::event(format_args!("oauth-server listening on {bound} ({about})"));
+        let reloader = self
+            .keys_dir
+            .map(|dir| tokio::spawn(reload_keys_on_sighup(server.clone(), dir)));
+        let (listener, tls, limits) = (self.listener, self.tls, self.limits);
         tollgate::auth::run(listener, tls, limits, server, http::shutdown_signal()).await;
         if let Some(reloader) = reloader {
             reloader.abort();
@@ -190,12 +279,12 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         access_log::event(format_args!("oauth-server stopped"));
         access_log::flush();
         Ok(())
-    })
+    }
 }
 
 /// On every SIGHUP, re-reads the signing keys: the new set is published and signs at once;
 /// a directory that does not load leaves the keys in use as they were.
-async fn reload_keys_on_sighup(server: Arc<AuthServer>, dir: PathBuf) {
+async fn reload_keys_on_sighup<S: TokenStore>(server: Arc<AuthServer<S>>, dir: PathBuf) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hangups) = signal(SignalKind::hangup()) else {
         access_log::event(format_args!(
