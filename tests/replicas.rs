@@ -556,3 +556,42 @@ fn a_store_that_is_neither_memory_nor_redis_is_refused_at_start() {
     );
     assert!(!output.status.success());
 }
+
+#[tokio::test]
+async fn an_assertion_jti_used_through_one_replicas_store_is_refused_through_anothers() {
+    use tollgate::auth::redis_store::RedisStore;
+    use tollgate::auth::throttle::{BudgetPolicy, Policy};
+    let Some(redis) = RedisServer::start("replicas::jti") else {
+        return;
+    };
+    let open = |prefix| {
+        let (lockout, budget) = (Policy::per_client(), BudgetPolicy::per_address());
+        RedisStore::open(&redis.url(), prefix, &lockout, &budget).expect("open the store")
+    };
+    let (at_a, at_b, elsewhere) = (open("tollgate:"), open("tollgate:"), open("other:"));
+    let jti = sha256(b"an assertion's jti");
+    let exp = tollgate::oauth::unix_now() + 120;
+    assert_eq!(at_a.use_once(&jti, exp).await, Ok(true), "first use");
+    assert_eq!(
+        at_b.use_once(&jti, exp).await,
+        Ok(false),
+        "replayed at another replica"
+    );
+    assert_eq!(
+        at_a.use_once(&jti, exp).await,
+        Ok(false),
+        "replayed at the same one"
+    );
+    assert_eq!(
+        elsewhere.use_once(&jti, exp).await,
+        Ok(true),
+        "another prefix"
+    );
+    let mut key = b"tollgate:j".to_vec();
+    key.extend_from_slice(&jti);
+    let ttl = redis.pttl(&key);
+    assert!(
+        ttl > 100_000 && ttl <= 120_000,
+        "the jti is kept until exp: {ttl} ms"
+    );
+}
