@@ -117,6 +117,19 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     }
 }
 
+/// The member `name` of `members` read by `read` (`Value::as_str`, `Value::as_i64`, ...):
+/// `Ok(None)` when absent, `Err(())` when present but not of the type `read` accepts.
+pub(crate) fn typed_member<'a, T>(
+    members: &'a Map<String, Value>,
+    name: &str,
+    read: impl FnOnce(&'a Value) -> Option<T>,
+) -> Result<Option<T>, ()> {
+    members
+        .get(name)
+        .map(|value| read(value).ok_or(()))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,17 +173,4 @@ mod tests {
         let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
         assert_eq!(parse_object(deep.as_bytes()), Err(JsonRefusal::NotJson));
     }
-}
-
-/// The member `name` of `members` read by `read` (`Value::as_str`, `Value::as_i64`, ...):
-/// `Ok(None)` when absent, `Err(())` when present but not of the type `read` accepts.
-pub(crate) fn typed_member<'a, T>(
-    members: &'a Map<String, Value>,
-    name: &str,
-    read: impl FnOnce(&'a Value) -> Option<T>,
-) -> Result<Option<T>, ()> {
-    members
-        .get(name)
-        .map(|value| read(value).ok_or(()))
-        .transpose()
 }
