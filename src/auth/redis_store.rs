@@ -17,15 +17,16 @@
 //! doubling to at most [`MAX_BACKOFF`] (200 ms): a Redis that comes back is in use again
 //! within about a quarter of a second. `/readyz` PINGs at most once a second and caches the
 //! answer. Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]),
-//! or what the operations mean (see [`crate::auth::tokens`]).
+//! the URL grammar ([`url`]), or what the operations mean (see [`crate::auth::tokens`]).
 
 pub mod record;
 pub mod scripts;
+mod url;
 
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::{ConnectionAddr, IntoConnectionInfo, Script, Value};
+use redis::{Script, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -97,30 +98,22 @@ impl RedisStore {
         lockout: &Policy,
         budget: &BudgetPolicy,
     ) -> Result<Self, StoreUrlError> {
-        if !is_redis_url(url) {
-            return Err(StoreUrlError::Scheme);
-        }
         if prefix.is_empty()
             || prefix.len() > 64
             || prefix.bytes().any(|b| b.is_ascii_control() || b == b' ')
         {
             return Err(StoreUrlError::Prefix);
         }
-        let info = url
-            .into_connection_info()
-            .map_err(|_| StoreUrlError::Invalid)?;
-        let location = match info.addr() {
-            ConnectionAddr::Tcp(..) => {
-                format!("redis://{}/{}", info.addr(), info.redis_settings().db())
-            }
-            ConnectionAddr::TcpTls { .. } => {
-                // redis-rs builds its rustls configuration with the process-wide provider:
-                // make it ring, the one the rest of the crate uses (a no-op when already set).
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                format!("rediss://{}/{}", info.addr(), info.redis_settings().db())
-            }
-            _ => return Err(StoreUrlError::Scheme),
-        };
+        let url::StoreUrl {
+            info,
+            tls,
+            location,
+        } = url::parse(url)?;
+        if tls {
+            // redis-rs builds its rustls configuration with the process-wide provider: make it
+            // ring, the one the rest of the crate uses (a no-op when one is already set).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = redis::Client::open(info).map_err(|_| StoreUrlError::Invalid)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
