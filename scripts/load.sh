@@ -6,6 +6,12 @@
 #
 #   scripts/load.sh [SECONDS_PER_RUN] [CONNECTION_COUNTS...]      (defaults: 10, 1 8 32 128)
 #   JWT=1 scripts/load.sh 8 32                                     (adds the JWT rows)
+#   REDIS=1 scripts/load.sh 10 32                                  (adds the Redis-store rows)
+#
+# With REDIS=1 it also starts a redis-server of its own (free port, no persistence) and two
+# replicas on it: token and introspection at one replica beside its /healthz, both replicas
+# loaded at once (half the connections each; the row is the sum), Redis's own CPU time during
+# the runs, and Redis's memory per stored key (INFO used_memory and DBSIZE at the end).
 #
 # Prints one row per run: requests/s, p50, p99, errors, the ratio to /healthz of the same
 # server at the same connection count, and the server's CPU time per request (user + system
@@ -21,6 +27,7 @@ shift || true
 conns=("$@")
 [ ${#conns[@]} -gt 0 ] || conns=(1 8 32 128)
 jwt=${JWT:-0}
+redis=${REDIS:-0}
 
 . scripts/common.sh
 out=target/load
@@ -42,7 +49,7 @@ c1_aud=https://client1.example
 add() { "$bin/oauth-server" add-client --clients "$work/clients.json" "$@" | json '["client_secret"]'; }
 svc_secret=$(add --id svc --scope "read write" --audience "$c1_aud")
 rs_secret=$(add --id rs --scope read --introspect)
-read -r pa pc1 pj pe pjc1 <<<"$(free_ports 5)"
+read -r pa pc1 pj pe pjc1 pr pra prb <<<"$(free_ports 8)"
 as=https://localhost:$pa
 c1=https://localhost:$pc1
 # Long-lived tokens and a long cache: the runs measure steady state, not expiry.
@@ -68,6 +75,19 @@ if [ "$jwt" = 1 ]; then
     --ca "$work/certs/ca.pem" --validation jwt --audience "$c1_aud" 2>"$work/client1-jwt.log" &
   pids+=($!); pid_c1j=$!
   urls+=("$asj" "$ase" "$c1j")
+fi
+if [ "$redis" = 1 ]; then
+  redis-server --port "$pr" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  pids+=($!); pid_redis=$!
+  for _ in $(seq 1 50); do redis-cli -p "$pr" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  for port in "$pra" "$prb"; do
+    "$bin/oauth-server" serve --listen "127.0.0.1:$port" "${tls[@]}" --clients "$work/clients.json" \
+      --issuer "$as" --token-ttl 86400 --store "redis://127.0.0.1:$pr" 2>"$work/as-redis-$port.log" &
+    pids+=($!)
+    [ "$port" = "$pra" ] && pid_asr=$!
+  done
+  asr=https://localhost:$pra; asr_b=https://localhost:$prb
+  urls+=("$asr" "$asr_b")
 fi
 export SSL_CERT_FILE=$work/certs/ca.pem
 for url in "${urls[@]}"; do
@@ -101,6 +121,10 @@ get_script() {  # $1 file, $2 authorization or empty
 get_script "$work/healthz.lua" ""
 post_script "$work/token.lua" "Basic $(b64 "svc:$svc_secret")" "grant_type=client_credentials&scope=read"
 post_script "$work/introspect.lua" "Basic $(b64 "rs:$rs_secret")" "token=$token"
+if [ "$redis" = 1 ]; then
+  token_redis=$(c -u "svc:$svc_secret" -d grant_type=client_credentials -d scope=read "$asr/oauth/token" | json '["access_token"]')
+  post_script "$work/introspect-redis.lua" "Basic $(b64 "rs:$rs_secret")" "token=$token_redis"
+fi
 get_script "$work/resource.lua" "Bearer $token"
 
 # CPU time (user + system, in clock ticks) a process has used so far.
@@ -134,6 +158,23 @@ open(path, 'a').write('\t'.join(row) + '\n')
 print(f"{server:17} {endpoint:18} c={conns:>4}  {rps:>9.0f} req/s  p50 {float(p50)/1000:6.2f} ms"
       f"  p99 {float(p99)/1000:6.2f} ms  errors {errs:>4}  x{ratio} of /healthz"
       f"  cpu {cpu_us:6.1f} us/req x{cpu_ratio}")
+EOF
+}
+
+# Both Redis replicas at once, half the connections each: the sum of their token rates.
+replicas() {  # connections
+  local half=$(( $1 / 2 > 0 ? $1 / 2 : 1 )) a b
+  wrk -t1 -c"$half" -d"${secs}s" --timeout 5s -s "$work/token.lua" "$asr/oauth/token" >"$work/wrk-a" &
+  a=$!
+  wrk -t1 -c"$half" -d"${secs}s" --timeout 5s -s "$work/token.lua" "$asr_b/oauth/token" >"$work/wrk-b" &
+  b=$!
+  wait "$a" "$b"
+  python3 - "$work/wrk-a" "$work/wrk-b" "$1" <<'EOF'
+import sys
+rows = [open(p).read().split("RESULT")[1].split() for p in sys.argv[1:3]]
+rps = sum(int(r[0]) / (int(r[1]) / 1e6) for r in rows)
+p99 = max(float(r[3]) for r in rows) / 1000
+print(f"{'two replicas':17} {'token (sum)':18} c={sys.argv[3]:>4}  {rps:>9.0f} req/s  p99 {p99:6.2f} ms (the slower)")
 EOF
 }
 
@@ -196,6 +237,20 @@ for n in "${conns[@]}"; do
     run client1-jwt resource_repeated "$c1j/api/resource" "$work/resource-jwt.lua" "$n" "$pid_c1j"
     run client1-jwt resource_distinct "$c1j/api/resource" "$work/resource-distinct.lua" "$n" "$pid_c1j"
   fi
+  if [ "$redis" = 1 ]; then
+    run oauth-server-redis healthz "$asr/healthz" "$work/healthz.lua" "$n" "$pid_asr"
+    redis_before=$(cpu_ticks "$pid_redis")
+    run oauth-server-redis token "$asr/oauth/token" "$work/token.lua" "$n" "$pid_asr"
+    run oauth-server-redis introspect "$asr/oauth/introspect" "$work/introspect-redis.lua" "$n" "$pid_asr"
+    redis_ticks=$(( $(cpu_ticks "$pid_redis") - redis_before ))
+    echo "redis-server CPU during those two runs: $(( redis_ticks * 1000 / tick_hz )) ms"
+    replicas "$n"
+  fi
 done
+if [ "$redis" = 1 ]; then
+  used=$(redis-cli -p "$pr" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+  keys=$(redis-cli -p "$pr" dbsize)
+  echo "redis: $keys keys, used_memory $used bytes, $(( used / (keys > 0 ? keys : 1) )) bytes per key"
+fi
 python3 scripts/plot_load.py "$results" "$out/throughput.svg"
 echo "results: $results, picture: $out/throughput.svg"

@@ -13,18 +13,21 @@
 //! `PATH` is the issuer's path (`https://host/tenant` → `/tenant`), empty for an issuer
 //! without one: the endpoints live under it and the metadata where RFC 8414 §3.1 puts it, so
 //! the metadata never names a URL that is not served. `/healthz` and `/readyz` are always at
-//! the root.
+//! the root: `/readyz` is 503 while the token store cannot serve (a shared store's engine is
+//! unreachable; the store caches its probe for at most a second), `/healthz` only says the
+//! process answers.
 //!
 //! Owns: routing (here), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), `assertion` (`private_key_jwt`
 //! assertions), [`dn`] (certificate subjects for `tls_client_auth`), [`tokens`] (the store, the
-//! JWT denylist and the used assertions; `expiring` keeps the last two), [`signing_keys`] (the
-//! keys directory), `own_jwt` (recognising the JWTs this server signed), [`throttle`]
-//! (lockouts and failure budgets), `error` (the error enum and its responses), `operations`
-//! (readiness, the metric families, replacing the clients registry on reload). Does not own:
-//! sockets, TLS or limits (see [`crate::http`]), nor the wire
+//! JWT denylist, the used assertions and the failure counters; `expiring` keeps the denylist
+//! and the assertions), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
+//! this server signed), [`throttle`] (lockouts and failure budgets), [`redis_store`] (the store
+//! replicas share, behind the `redis` feature), `error` (the error enum and its responses),
+//! `operations` (readiness, the metric families, replacing the clients registry on reload).
+//! Does not own: sockets, TLS or limits (see [`crate::http`]), nor the wire
 //! shapes it shares with the other roles (see [`crate::oauth`]).
 
 mod assertion;
@@ -39,6 +42,8 @@ mod introspect;
 mod metadata;
 mod operations;
 mod own_jwt;
+#[cfg(feature = "redis")]
+pub mod redis_store;
 mod revoke;
 pub mod signing_keys;
 pub mod throttle;
@@ -64,7 +69,7 @@ use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
 use clients::ClientRegistry;
 use error::OAuthError;
 use signing_keys::SigningKeys;
-use throttle::{BudgetPolicy, Budgets, Lockouts, Policy};
+use throttle::{BudgetPolicy, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
 
 /// Settings of the authorization server.
@@ -80,9 +85,10 @@ pub struct AuthConfig {
     pub max_body_bytes: usize,
     /// How often expired tokens are swept from the in-memory store.
     pub sweep_interval: Duration,
-    /// Lockouts per (client id, source address).
+    /// Lockouts per (client id, source address), for the store [`AuthServer::new`] makes (a
+    /// store made elsewhere is given its policies by its maker).
     pub client_lockout: Policy,
-    /// Failure budgets per source address.
+    /// Failure budgets per source address, likewise.
     pub address_budget: BudgetPolicy,
     pub token_format: TokenFormat,
     /// The `aud` of a JWT whose client has no registered audience and asked for none; `None`:
@@ -133,11 +139,8 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     /// The registered clients, swapped whole when the clients file is re-read; each request
     /// reads it once.
     registry: RwLock<Arc<ClientRegistry>>,
+    /// The tokens, the JWT denylist, the used assertions and the failure counters.
     store: Arc<S>,
-    /// Failed authentications per (client id, source address): the lockouts.
-    lockouts: Lockouts,
-    /// Failed authentications per source address: the budgets.
-    budgets: Budgets,
     /// The paths served, under the issuer's path.
     routes: Routes,
     /// The metadata document, rendered again only when the signing keys change (its
@@ -169,11 +172,25 @@ impl<S: TokenStore> std::fmt::Debug for AuthServer<S> {
 impl AuthServer<MemoryTokenStore> {
     /// An authorization server with the in-memory token store.
     pub fn new(registry: ClientRegistry, config: AuthConfig) -> Self {
-        Self::with_store(registry, config, Arc::new(MemoryTokenStore::new()))
+        let store = MemoryTokenStore::with_policies(
+            config.client_lockout.clone(),
+            config.address_budget.clone(),
+        );
+        Self::with_store(registry, config, Arc::new(store))
     }
 
-    /// Sweeps expired tokens, and throttle entries that say nothing any more, every
-    /// `sweep_interval` until the returned task is aborted or the server is dropped.
+    /// Keys the brute-force limiters remember (per client id and address, per address):
+    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
+    #[cfg(any(test, feature = "test-hooks"))]
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        self.store.throttled_keys()
+    }
+}
+
+impl<S: TokenStore> AuthServer<S> {
+    /// Runs the store's housekeeping (the in-memory store sweeps expired tokens and throttle
+    /// entries that say nothing any more) every `sweep_interval` until the returned task is
+    /// aborted or the server is dropped.
     pub fn spawn_sweeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let server = Arc::downgrade(self);
         let interval = self.config.sweep_interval;
@@ -185,16 +202,11 @@ impl AuthServer<MemoryTokenStore> {
                 let Some(server) = server.upgrade() else {
                     return;
                 };
-                server.store.sweep(oauth::unix_now()).await;
-                let now = tokio::time::Instant::now();
-                server.lockouts.sweep(now);
-                server.budgets.sweep(now);
+                server.store.maintain(oauth::unix_now()).await;
             }
         })
     }
-}
 
-impl<S: TokenStore> AuthServer<S> {
     pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
@@ -203,8 +215,6 @@ impl<S: TokenStore> AuthServer<S> {
         let client_ids = operations::interned_ids(&registry);
         let metrics = ServerMetrics::new(routes.all());
         AuthServer {
-            lockouts: Lockouts::new(config.client_lockout.clone()),
-            budgets: Budgets::new(config.address_budget.clone()),
             config,
             registry: RwLock::new(Arc::new(registry)),
             store,
@@ -265,13 +275,6 @@ impl<S: TokenStore> AuthServer<S> {
 
     pub fn config(&self) -> &AuthConfig {
         &self.config
-    }
-
-    /// Keys the brute-force limiters remember (per client id and address, per address):
-    /// bounded by their policies' capacities however many ids or addresses an attacker invents.
-    #[cfg(any(test, feature = "test-hooks"))]
-    pub fn throttled_keys(&self) -> (usize, usize) {
-        (self.lockouts.len(), self.budgets.len())
     }
 
     /// Access tokens issued since the server started.
@@ -448,11 +451,11 @@ struct Health {
 
 /// Serves the authorization server on `listener` until `shutdown` resolves, sweeping expired
 /// tokens in the background meanwhile.
-pub async fn run(
+pub async fn run<S: TokenStore>(
     listener: tokio::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     limits: h::Limits,
-    server: Arc<AuthServer>,
+    server: Arc<AuthServer<S>>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let sweeper = server.spawn_sweeper();

@@ -12,6 +12,7 @@ use http::{Request, StatusCode};
 
 use support::{auth_on, http, start_client1, start_client2, Clients, Proto, Reserved};
 use tollgate::auth::clients::ClientRegistry;
+use tollgate::auth::throttle::{Admission, Attempt, FailureCounters};
 use tollgate::auth::tokens::{
     AssertionKey, MemoryTokenStore, ReplayCache, StoreUnavailable, TokenHash, TokenRecord,
     TokenStore,
@@ -44,6 +45,18 @@ impl ReplayCache for SwitchedStore {
     ) -> Result<bool, StoreUnavailable> {
         self.check()?;
         self.memory.first_use(key, exp, now).await
+    }
+}
+
+impl FailureCounters for SwitchedStore {
+    async fn admit(&self, attempt: Attempt<'_>) -> Result<Admission, StoreUnavailable> {
+        self.check()?;
+        self.memory.admit(attempt).await
+    }
+
+    async fn count_failure(&self, attempt: Attempt<'_>) -> Result<Admission, StoreUnavailable> {
+        self.check()?;
+        self.memory.count_failure(attempt).await
     }
 }
 

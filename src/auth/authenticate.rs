@@ -1,27 +1,29 @@
 //! Client authentication with brute-force throttling (RFC 6749 §2.3.1, RFC 7523 §2.2,
 //! RFC 8705 §2), for every endpoint that checks client credentials.
 //!
-//! Owns: the order of the checks (find the credentials; refuse, without looking at them, a
-//! (client id, source) pair that is locked out or a source that has spent its failure budget;
-//! check them: a secret, an assertion, or the certificate of the connection; count the
-//! outcome, every method alike) and the log label of every refusal (peer and id tried, never
-//! a secret or an assertion). A client registered with one method is refused whatever other
-//! method it tries. The certificate checks: `tls_client_auth` wants a chain to the client CA
-//! and the registered subject; `self_signed_tls_client_auth` wants the registered certificate.
-//! Does not own: the counters (see [`super::throttle`]), the registry, the assertion checks
-//! (see `assertion`), or the key of an address ([`address_key`], the transport's, so
-//! connections and failures count alike).
+//! Owns: the order of the steps (find the credentials; check them: a secret, an assertion, or
+//! the certificate of the connection; then, in one step of the store, ask the failure counters
+//! and run the endpoint's store operation: a (client id, source) pair that is locked out or a
+//! source that has spent its failure budget is refused 429 whether its credentials were right
+//! or wrong, a failure is counted, a success clears its pair and runs the operation; every
+//! method alike) and the log label of every refusal (peer and id tried, never a secret or an
+//! assertion). A client registered with one method is refused whatever other method it tries.
+//! The certificate checks: `tls_client_auth` wants a chain to the client CA and the registered
+//! subject; `self_signed_tls_client_auth` wants the registered certificate. Does not own: the
+//! counters (see [`super::throttle`] and the store), the registry, the assertion checks (see
+//! `assertion`), or the key of an address ([`address_key`], the transport's, so connections
+//! and failures count alike).
 
 use std::sync::Arc;
 
 use http::request::Parts;
-use tokio::time::Instant;
 
 use super::assertion;
 use super::clients::{same_certificate, Client, ClientAuth, ClientRegistry, Verdict};
 use super::credentials::{self, NotPresented, Presented};
 use super::error::OAuthError;
-use super::tokens::TokenStore;
+use super::throttle::Attempt;
+use super::tokens::{StoreAnswer, StoreOp, TokenStore};
 use super::{AuthServer, Call};
 use crate::access_log::LogLabel;
 use crate::http::{address_key, ClientCertificate};
@@ -36,13 +38,17 @@ enum Checked<'a> {
 impl<S: TokenStore> AuthServer<S> {
     /// The authenticated client of a request to the endpoint at `endpoint_path` (under the
     /// issuer's path: `/oauth/token`), throttled per (client id, source address) and per
-    /// source address; checked against the registry in place when the request came.
-    pub(super) async fn authenticate(
+    /// source address and checked against the registry in place when the request came, with
+    /// the answer of the store operation `then` chose for it (and what else `then` made).
+    /// When `then` fails, the client is still admitted or refused first, so a locked-out pair
+    /// is answered 429 whatever else is wrong with its request.
+    pub(super) async fn authenticate<T>(
         &self,
         call: &Call<'_>,
         endpoint_path: &str,
-    ) -> Result<Arc<Client>, OAuthError> {
-        let result = self.authenticate_with(call, endpoint_path).await;
+        then: impl FnOnce(&Client) -> Result<(StoreOp<'_>, T), OAuthError>,
+    ) -> Result<(Arc<Client>, StoreAnswer, T), OAuthError> {
+        let result = self.authenticate_with(call, endpoint_path, then).await;
         match &result {
             Err(OAuthError::InvalidClient { .. }) => self.counters.client_auth_failures.inc(),
             Err(OAuthError::Throttled { .. }) => self.counters.throttled.inc(),
@@ -51,11 +57,12 @@ impl<S: TokenStore> AuthServer<S> {
         result
     }
 
-    async fn authenticate_with(
+    async fn authenticate_with<T>(
         &self,
         call: &Call<'_>,
         endpoint_path: &str,
-    ) -> Result<Arc<Client>, OAuthError> {
+        then: impl FnOnce(&Client) -> Result<(StoreOp<'_>, T), OAuthError>,
+    ) -> Result<(Arc<Client>, StoreAnswer, T), OAuthError> {
         let parts = call.parts;
         let presented = credentials::extract(&parts.headers, &call.form, parts.uri.query())
             .map_err(|e| match e {
@@ -84,20 +91,14 @@ impl<S: TokenStore> AuthServer<S> {
                 (named, claimed.filter(|_| agree))
             }
         };
-        let now = Instant::now();
-        let address_key = address_key(call.peer);
-        let pair = self.lockouts.key((address_key, id.as_str()));
-        let address = self.budgets.key(address_key);
-        let wait = [
-            self.lockouts.check(pair, now),
-            self.budgets.check(address, now),
-        ];
-        if let Some(retry_after) = wait.into_iter().filter_map(Result::err).max() {
-            return Err(OAuthError::Throttled {
-                retry_after,
-                log: LogLabel::refused(Some(&id), call.peer),
-            });
-        }
+        let attempt = Attempt {
+            address: address_key(call.peer),
+            client_id: id.as_str(),
+        };
+        let throttled = |retry_after| OAuthError::Throttled {
+            retry_after,
+            log: LogLabel::refused(Some(&id), call.peer),
+        };
         let registry = self.registry();
         let checked = match presented {
             Presented::Secret { client_id, secret } => {
@@ -118,18 +119,29 @@ impl<S: TokenStore> AuthServer<S> {
                 self.check_certificate(&registry, &client_id, cert)
             }
         };
-        match checked {
-            Checked::Authenticated(client) => {
-                self.lockouts.record_success(pair);
-                Ok(client.clone())
-            }
+        let client = match checked {
+            Checked::Authenticated(client) => client.clone(),
             Checked::Refused => {
-                self.lockouts.record_failure(pair, now);
-                self.budgets.record_failure(address, now);
-                Err(OAuthError::InvalidClient {
+                self.store
+                    .count_failure(attempt)
+                    .await?
+                    .map_err(throttled)?;
+                return Err(OAuthError::InvalidClient {
                     description: "client authentication failed",
                     log: LogLabel::refused(Some(&id), call.peer),
-                })
+                });
+            }
+        };
+        match then(&client) {
+            Ok((op, made)) => {
+                let answer = self.store.admit_then(attempt, op).await?;
+                let answer = answer.map_err(throttled)?;
+                Ok((client, answer, made))
+            }
+            Err(e) => {
+                let admitted = self.store.admit_then(attempt, StoreOp::Nothing).await?;
+                admitted.map_err(throttled)?;
+                Err(e)
             }
         }
     }

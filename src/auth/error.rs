@@ -41,7 +41,8 @@ pub enum OAuthError {
         retry_after: Duration,
         log: LogLabel,
     },
-    /// 503 `temporarily_unavailable`: a dependency (random source, token store) failed.
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: a dependency (random source, token
+    /// store) failed.
     Unavailable(&'static str),
 }
 
@@ -100,11 +101,18 @@ impl OAuthError {
                 response.extensions_mut().insert(log.clone());
                 response
             }
-            OAuthError::Unavailable(description) => json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                description,
-            ),
+            OAuthError::Unavailable(description) => {
+                let mut response = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    description,
+                );
+                // A store comes back within a second or two of its engine (see redis_store).
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::error::OAuthError;
 use super::token::Confirmation;
-use super::tokens::TokenStore;
+use super::tokens::{StoreAnswer, StoreOp, TokenStore};
 use super::{label, AuthServer, Call};
 use crate::http::{json_response, Body};
 use crate::oauth::audience::Audience;
@@ -46,58 +46,57 @@ struct InactiveToken {
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) async fn introspect(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
-        let caller = self.authenticate(call, INTROSPECT_PATH).await?;
-        if !caller.introspect {
-            return Err(OAuthError::Forbidden(
-                "this client is not allowed to introspect tokens",
-            ));
-        }
-        let token = call.token_parameter()?;
-        let hash = sha256(token.as_bytes());
         let now = unix_now();
+        let (caller, answer, jwt) = self
+            .authenticate(call, INTROSPECT_PATH, |caller| {
+                if !caller.introspect {
+                    return Err(OAuthError::Forbidden(
+                        "this client is not allowed to introspect tokens",
+                    ));
+                }
+                let token = call.token_parameter()?;
+                let hash = sha256(token.as_bytes());
+                Ok(match self.own_jwt(token) {
+                    Some(jwt) => (StoreOp::IsDenied(hash, now), Some(jwt)),
+                    None => (StoreOp::Get(hash, now), None),
+                })
+            })
+            .await?;
         let inactive = || json_response(StatusCode::OK, &InactiveToken { active: false });
-        let mut response = if let Some(jwt) = self.own_jwt(token) {
-            let denied = self.store.is_denied(&hash, now).await?;
-            if jwt.exp <= now || denied {
-                inactive()
-            } else {
-                json_response(
-                    StatusCode::OK,
-                    &ActiveToken {
-                        active: true,
-                        scope: &jwt.scope,
-                        client_id: &jwt.client_id,
-                        token_type: "Bearer",
-                        exp: jwt.exp,
-                        iat: jwt.iat,
-                        iss: &self.config.issuer,
-                        aud: Audience(&jwt.aud),
-                        sub: Some(&jwt.sub),
-                        jti: Some(&jwt.jti),
-                        cnf: jwt.cnf.clone().map(|x5t_s256| Confirmation { x5t_s256 }),
-                    },
-                )
-            }
-        } else {
-            match self.store.get(&hash, now).await? {
-                Some(record) => json_response(
-                    StatusCode::OK,
-                    &ActiveToken {
-                        active: true,
-                        scope: &record.grant.scope,
-                        client_id: &record.grant.client_id,
-                        token_type: "Bearer",
-                        exp: record.exp,
-                        iat: record.iat,
-                        iss: &self.config.issuer,
-                        aud: Audience(&record.grant.audience),
-                        sub: None,
-                        jti: None,
-                        cnf: record.cnf.as_ref().map(Confirmation::of),
-                    },
-                ),
-                None => inactive(),
-            }
+        let mut response = match (jwt, answer) {
+            (Some(jwt), StoreAnswer::Flag(denied)) if jwt.exp > now && !denied => json_response(
+                StatusCode::OK,
+                &ActiveToken {
+                    active: true,
+                    scope: &jwt.scope,
+                    client_id: &jwt.client_id,
+                    token_type: "Bearer",
+                    exp: jwt.exp,
+                    iat: jwt.iat,
+                    iss: &self.config.issuer,
+                    aud: Audience(&jwt.aud),
+                    sub: Some(&jwt.sub),
+                    jti: Some(&jwt.jti),
+                    cnf: jwt.cnf.clone().map(|x5t_s256| Confirmation { x5t_s256 }),
+                },
+            ),
+            (None, StoreAnswer::Record(Some(record))) => json_response(
+                StatusCode::OK,
+                &ActiveToken {
+                    active: true,
+                    scope: &record.grant.scope,
+                    client_id: &record.grant.client_id,
+                    token_type: "Bearer",
+                    exp: record.exp,
+                    iat: record.iat,
+                    iss: &self.config.issuer,
+                    aud: Audience(&record.grant.audience),
+                    sub: None,
+                    jti: None,
+                    cnf: record.cnf.as_ref().map(Confirmation::of),
+                },
+            ),
+            _ => inactive(),
         };
         label(&mut response, &caller.id);
         Ok(response)

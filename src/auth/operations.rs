@@ -22,12 +22,12 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::clients::ClientRegistry;
+use super::error::OAuthError;
 use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::access_log;
 use crate::http::{json_response, Body, ServerMetrics};
 use crate::metrics::{Counter, Exposition, Source};
-use crate::oauth::error_response;
 
 /// Outcomes of client authentication the metrics count.
 #[derive(Debug, Default)]
@@ -105,11 +105,7 @@ impl<S: TokenStore> AuthServer<S> {
             Ok(()) => json_response(StatusCode::OK, &Readiness { status: "ready" }),
             Err(e) => {
                 access_log::event(format_args!("not ready: {e}"));
-                error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "the token store cannot be reached",
-                )
+                OAuthError::Unavailable("the token store cannot be reached").to_response()
             }
         }
     }

@@ -9,7 +9,7 @@ use http::header::{HeaderValue, CACHE_CONTROL};
 use http::Response;
 
 use super::error::OAuthError;
-use super::tokens::TokenStore;
+use super::tokens::{StoreOp, TokenStore};
 use super::{label, AuthServer, Call};
 use crate::http::Body;
 use crate::oauth::{unix_now, REVOKE_PATH};
@@ -17,20 +17,22 @@ use crate::secret::sha256;
 
 impl<S: TokenStore> AuthServer<S> {
     pub(super) async fn revoke(&self, call: &Call<'_>) -> Result<Response<Body>, OAuthError> {
-        let caller = self.authenticate(call, REVOKE_PATH).await?;
-        let token = call.token_parameter()?;
-        let hash = sha256(token.as_bytes());
-        match self.own_jwt(token) {
-            // A JWT cannot be taken back from the resource servers that validate it locally;
-            // the denylist makes introspection answer inactive until it expires.
-            Some(jwt) if jwt.client_id == caller.id && jwt.exp > unix_now() => {
-                self.store.deny(hash, jwt.exp).await?;
-            }
-            Some(_) => {}
-            None => {
-                self.store.revoke(&hash, &caller.id).await?;
-            }
-        }
+        let (caller, _, ()) = self
+            .authenticate(call, REVOKE_PATH, |caller| {
+                let token = call.token_parameter()?;
+                let hash = sha256(token.as_bytes());
+                let op = match self.own_jwt(token) {
+                    // A JWT cannot be taken back from the resource servers that validate it
+                    // locally; the denylist makes introspection answer inactive until it expires.
+                    Some(jwt) if jwt.client_id == caller.id && jwt.exp > unix_now() => {
+                        StoreOp::Deny(hash, jwt.exp)
+                    }
+                    Some(_) => StoreOp::Nothing,
+                    None => StoreOp::Revoke(hash, &caller.id),
+                };
+                Ok((op, ()))
+            })
+            .await?;
         let mut response = Response::new(Body::default());
         response
             .headers_mut()

@@ -15,8 +15,9 @@
 //! lets anyone lock any client out from anywhere, while the secrets are 256 random bits, so the
 //! lockout protects nothing that the count per (id, source) does not: a distributed attacker
 //! with N addresses gets N times the guesses of one, which against 2^256 is still nothing. A
-//! refused attempt is answered 429 before its secret is checked, so it teaches nothing and
-//! costs almost nothing; no request ever sleeps.
+//! refused attempt is answered 429 whether its secret was right or wrong, so it teaches
+//! nothing (the secret is hashed first, a microsecond, so that a shared store is asked once per
+//! request); no request ever sleeps.
 //!
 //! Memory is bounded: keys are stored as 64-bit keyed hashes (SipHash with a per-process random
 //! key, so nobody can aim collisions; a rare collision only shares a counter) in a fixed number
@@ -25,19 +26,61 @@
 //! of invented ids or addresses can neither grow the table nor lift a refusal. Unknown ids are
 //! tracked exactly like known ones. An empty shard of a table (the usual state) is seen without
 //! a lock, and [`Throttle::sweep`] empties the tables again once failures stop.
-//! Does not own: checking secrets, or which address a key stands for (see `authenticate`).
+//!
+//! Both counters sit behind [`FailureCounters`], so that replicas sharing a store count one
+//! brute force together: [`LocalCounters`] keeps them in this process (the in-memory store's),
+//! a shared store keeps them beside its tokens (the Redis store's, with expiries instead of a
+//! sweep). Does not own: checking secrets, or which address a key stands for (see
+//! `authenticate`).
 
 mod budget;
+mod local;
 mod lockout;
 mod table;
 
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
+use std::time::Duration;
 
+use super::tokens::StoreUnavailable;
 use table::{Entry, Table};
 
 pub use budget::BudgetPolicy;
+pub use local::LocalCounters;
 pub use lockout::Policy;
+
+/// One client authentication to count: where it came from and the id it tried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    /// The source: an IPv4 address or an IPv6 /64 (`crate::http::address_key`).
+    pub address: [u8; 9],
+    pub client_id: &'a str,
+}
+
+/// `Ok(())`: the attempt goes on; `Err(wait)`: it is refused (429) for `wait`.
+pub type Admission = Result<(), Duration>;
+
+/// Where failed client authentications are counted, per (client id, source) (the lockouts) and
+/// per source (the budgets). An attempt is refused while either refuses it, whatever its
+/// secret, so a refusal tells nothing about the secret. Implementations must count atomically
+/// with respect to each other: two replicas failing at once both count.
+pub trait FailureCounters: Send + Sync + 'static {
+    /// An attempt whose secret was right: refused while its pair is locked out or its source
+    /// has spent its budget; otherwise the pair's failures are cleared.
+    fn admit(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send;
+
+    /// An attempt whose secret was wrong: refused like [`FailureCounters::admit`] (and then not
+    /// counted: a refused guess teaches nothing), otherwise counted against its pair and its
+    /// source.
+    fn count_failure(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send;
+}
 
 /// Lockouts per (client id, source address).
 pub type Lockouts = Throttle<Policy>;

@@ -18,7 +18,7 @@ use super::authenticate::presented_certificate;
 use super::clients::Client;
 use super::credentials::mixes_assertion_and_secret;
 use super::error::OAuthError;
-use super::tokens::{Grant, TokenRecord, TokenStore};
+use super::tokens::{Grant, StoreOp, TokenRecord, TokenStore};
 use super::{label, AuthServer, Call, TokenFormat};
 use crate::http::{json_response, Body};
 use crate::oauth::audience::{is_resource_indicator, Audience};
@@ -94,19 +94,22 @@ impl<S: TokenStore> AuthServer<S> {
             Some("client_credentials") => {}
             Some(_) => return Err(OAuthError::UnsupportedGrantType),
         }
-        let client = &*self.authenticate(call, TOKEN_PATH).await?;
-        let scope = granted_scope(client, call.form.get("scope"))?;
-        let audience = granted_audience(client, call.form.get_all("resource"))?;
-        let grant = self.grant(client, scope, audience);
-        let cnf = presented_certificate(call.parts).map(|cert| *cert.leaf_sha256());
-
-        let iat = unix_now();
         let ttl = self.config.token_ttl.as_secs();
-        let exp = iat.saturating_add(ttl);
-        let token = match self.config.token_format {
-            TokenFormat::Opaque => self.opaque_token(&grant, iat, exp, cnf).await?,
-            TokenFormat::Jwt => self.jwt_token(&grant, iat, exp, cnf)?,
-        };
+        let cnf = presented_certificate(call.parts).map(|cert| *cert.leaf_sha256());
+        let (client, _, (token, grant)) = self
+            .authenticate(call, TOKEN_PATH, |client| {
+                let scope = granted_scope(client, call.form.get("scope"))?;
+                let audience = granted_audience(client, call.form.get_all("resource"))?;
+                let grant = self.grant(client, scope, audience);
+                let iat = unix_now();
+                let exp = iat.saturating_add(ttl);
+                let (token, op) = match self.config.token_format {
+                    TokenFormat::Opaque => self.opaque_token(&grant, iat, exp, cnf)?,
+                    TokenFormat::Jwt => (self.jwt_token(&grant, iat, exp, cnf)?, StoreOp::Nothing),
+                };
+                Ok((op, (token, grant)))
+            })
+            .await?;
         self.tokens_issued.fetch_add(1, Ordering::Relaxed);
         let mut response = json_response(
             StatusCode::OK,
@@ -121,14 +124,14 @@ impl<S: TokenStore> AuthServer<S> {
         Ok(response)
     }
 
-    /// A 256-bit random token, recorded in the store by its hash.
-    async fn opaque_token(
+    /// A 256-bit random token, and the insert that records it in the store by its hash.
+    fn opaque_token(
         &self,
         grant: &Arc<Grant>,
         iat: u64,
         exp: u64,
         cnf: Option<[u8; 32]>,
-    ) -> Result<SecretString, OAuthError> {
+    ) -> Result<(SecretString, StoreOp<'static>), OAuthError> {
         let token = secret::random_secret()
             .map_err(|_| OAuthError::Unavailable("cannot make a token right now"))?;
         let record = TokenRecord {
@@ -137,11 +140,8 @@ impl<S: TokenStore> AuthServer<S> {
             exp,
             cnf,
         };
-        self.store
-            .insert(sha256(token.expose().as_bytes()), record)
-            .await
-            .map_err(OAuthError::from)?;
-        Ok(token)
+        let hash = sha256(token.expose().as_bytes());
+        Ok((token, StoreOp::Insert(hash, record)))
     }
 
     /// An RFC 9068 JWT signed with the current key. It always carries an audience: the one

@@ -14,13 +14,26 @@
 //! replica. The in-memory store remembers each used assertion until its `exp` (at most five
 //! minutes ahead: the cache is bounded by the live assertions, swept with the rest); only
 //! verified assertions reach it, and beyond [`MAX_REMEMBERED_ASSERTIONS`] live ones new
-//! assertions are refused (503) rather than accepted unremembered. Does not own: making tokens
-//! or deciding who may see them (see `auth`), checking assertions (see `assertion`).
+//! assertions are refused (503) rather than accepted unremembered.
+//!
+//! A store also counts failed client authentications ([`FailureCounters`] is a supertrait), so
+//! that replicas sharing a store throttle as one, and runs each request's store operation
+//! ([`StoreOp`]) together with its client's admission ([`TokenStore::admit_then`]): one step
+//! in memory, one round trip to a shared store. Does not own: making tokens or deciding who
+//! may see them (see `auth`), checking assertions (see `assertion`), the shared store itself
+//! (see `redis_store`).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+mod op;
+
+pub use op::{StoreAnswer, StoreOp};
+
+use super::throttle::{Admission, Attempt, BudgetPolicy, FailureCounters, LocalCounters, Policy};
 
 use super::expiring::{ExpiringKeys, KeysUnavailable};
 
@@ -77,9 +90,10 @@ pub trait ReplayCache: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
 }
 
-/// Where issued tokens live, and the used client assertions. Implementations must be safe under
-/// concurrency and must treat a record whose `exp` is not after `now` as absent.
-pub trait TokenStore: ReplayCache + Send + Sync + 'static {
+/// Where issued tokens live, the used client assertions and the failed authentications.
+/// Implementations must be safe under concurrency and must treat a record whose `exp` is not
+/// after `now` as absent.
+pub trait TokenStore: ReplayCache + FailureCounters {
     fn insert(
         &self,
         hash: TokenHash,
@@ -113,8 +127,23 @@ pub trait TokenStore: ReplayCache + Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = Result<bool, StoreUnavailable>> + Send;
 
-    /// Whether the store can be used now (`/readyz`); a shared store checks its engine. By
-    /// default ready: a store in this process is there as long as the process is.
+    /// Admits an authenticated attempt ([`FailureCounters::admit`]) and, unless it is refused,
+    /// runs `op`. A shared store overrides this to do both in one round trip.
+    fn admit_then(
+        &self,
+        attempt: Attempt<'_>,
+        op: StoreOp<'_>,
+    ) -> impl Future<Output = Result<Result<StoreAnswer, Duration>, StoreUnavailable>> + Send {
+        async move {
+            if let Err(wait) = self.admit(attempt).await? {
+                return Ok(Err(wait));
+            }
+            op.run_in(self).await.map(Ok)
+        }
+    }
+
+    /// `Err` while the store cannot serve (`/readyz` answers 503). In memory: always ready; a
+    /// shared store checks its engine.
     fn readiness(&self) -> impl Future<Output = Result<(), StoreUnavailable>> + Send {
         async { Ok(()) }
     }
@@ -122,6 +151,12 @@ pub trait TokenStore: ReplayCache + Send + Sync + 'static {
     /// How many tokens the store holds, when it can say cheaply (`tollgate_live_tokens`).
     fn live_tokens(&self) -> Option<usize> {
         None
+    }
+
+    /// Housekeeping run every `sweep_interval`: the in-memory store drops what expired; a
+    /// store whose engine expires keys by itself does nothing.
+    fn maintain(&self, _now: u64) -> impl Future<Output = ()> + Send {
+        async {}
     }
 }
 
@@ -159,6 +194,8 @@ pub struct MemoryTokenStore {
     denied: ExpiringKeys,
     /// The client assertions used and not expired yet.
     assertions: ExpiringKeys,
+    /// Failed client authentications, counted in this process.
+    counters: LocalCounters,
 }
 
 impl Default for MemoryTokenStore {
@@ -176,13 +213,25 @@ impl std::fmt::Debug for MemoryTokenStore {
 }
 
 impl MemoryTokenStore {
+    /// A store with the default throttling policies.
     pub fn new() -> Self {
+        Self::with_policies(Policy::per_client(), BudgetPolicy::per_address())
+    }
+
+    /// A store whose failure counters follow these policies.
+    pub fn with_policies(lockout: Policy, budget: BudgetPolicy) -> Self {
         MemoryTokenStore {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             // Bounded by the live revoked tokens, which only their owners can add.
             denied: ExpiringKeys::new(DENY_SHARDS, usize::MAX),
             assertions: ExpiringKeys::new(ASSERTION_SHARDS, MAX_REMEMBERED_ASSERTIONS),
+            counters: LocalCounters::new(lockout, budget),
         }
+    }
+
+    /// Keys the failure counters remember: (per client id and source, per source).
+    pub fn throttled_keys(&self) -> (usize, usize) {
+        self.counters.len()
     }
 
     fn shard(&self, hash: &TokenHash) -> &Shard {
@@ -315,6 +364,27 @@ impl TokenStore for MemoryTokenStore {
 
     fn live_tokens(&self) -> Option<usize> {
         Some(self.len())
+    }
+
+    async fn maintain(&self, now: u64) {
+        self.sweep(now).await;
+        self.counters.sweep();
+    }
+}
+
+impl FailureCounters for MemoryTokenStore {
+    fn admit(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send {
+        self.counters.admit(attempt)
+    }
+
+    fn count_failure(
+        &self,
+        attempt: Attempt<'_>,
+    ) -> impl Future<Output = Result<Admission, StoreUnavailable>> + Send {
+        self.counters.count_failure(attempt)
     }
 }
 

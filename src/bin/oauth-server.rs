@@ -10,7 +10,9 @@
 //! oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
 //!                      [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
 //!                      [--signing-keys DIR] [--default-audience URI] [--client-ca FILE]
-//!                      [--metrics-listen ADDR] [--log-format text|json] [limit flags]
+//!                      [--store memory|redis://HOST:PORT[/DB]|rediss://HOST:PORT[/DB]]
+//!                      [--store-prefix P] [--metrics-listen ADDR] [--log-format text|json]
+//!                      [limit flags]
 //! ```
 //! SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys
 //! directory, each on its own: one that fails to load keeps what is in use, and one log line
@@ -31,6 +33,7 @@ use common::{BoxError, Flags, LIMIT_FLAGS_HELP, OPERATIONS_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Proof, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
+use tollgate::auth::tokens::TokenStore;
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
@@ -46,10 +49,15 @@ const USAGE: &str = "usage:
   oauth-server [serve] [--listen ADDR] [--cert FILE] [--key FILE] [--clients FILE]
                        [--token-ttl SECS] [--issuer URL] [--token-format opaque|jwt]
                        [--signing-keys DIR] [--default-audience URI] [--client-ca FILE]
-                       [--metrics-listen ADDR] [--log-format text|json] [limit flags]
+                       [--store memory|redis://HOST:PORT[/DB]|rediss://HOST:PORT[/DB]]
+                       [--store-prefix P] [--metrics-listen ADDR] [--log-format text|json]
+                       [limit flags]
 defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --clients clients.json --token-ttl 3600 --issuer https://localhost:PORT
           --token-format opaque --signing-keys keys --default-audience (the issuer)
+          --store memory --store-prefix tollgate:
+Replicas that share the clients file, the signing keys and a Redis --store act as one
+server (redis://user:password@host:port works; the password is never logged).
 SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys; one that
 fails to load is kept as it was.
 add-client registers a secret (printed once) unless given the client's JWK Set (--jwks:
@@ -197,6 +205,17 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     let keys_given = flags.path("--signing-keys");
     let default_audience = flags.resource_indicator("--default-audience")?;
     let client_ca = flags.path("--client-ca");
+    let store = flags
+        .value("--store")?
+        .unwrap_or_else(|| "memory".to_owned());
+    let store_prefix = flags
+        .value("--store-prefix")?
+        .unwrap_or_else(|| "tollgate:".to_owned());
+    if store != "memory" && !is_redis_url(&store) {
+        return Err(
+            "--store takes memory, redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]".into(),
+        );
+    }
     let mut limits = flags.limits()?;
     let ops = OperationsFlags::take(&mut flags)?;
     flags.finish()?;
@@ -238,14 +257,94 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         config.client_ca = client_ca;
         let clients = registry.len();
         let key_count = keys.published().len();
-        let server = Arc::new(AuthServer::new(registry, config).with_signing_keys(keys));
-        access_log::event(format_args!(
-            "oauth-server listening on {bound} (issuer {issuer}, {clients} client(s), \
-             {key_count} signing key(s))"
-        ));
-        let metrics = ops.start_metrics("oauth-server", server.clone()).await?;
+        let about =
+            format!("issuer {issuer}, {clients} client(s), {key_count} signing key(s), store");
+        let run = Running {
+            listener,
+            tls,
+            limits,
+            bound,
+            keys_dir: with_keys.then_some(keys_dir),
+            certificate,
+            clients_file,
+            ops,
+        };
+        if store == "memory" {
+            let server = AuthServer::new(registry, config).with_signing_keys(keys);
+            return run.serve(server, format!("{about} memory")).await;
+        }
+        let (server, location) = redis_server(registry, config, &store, &store_prefix)?;
+        let about = format!("{about} {location} (prefix {store_prefix})");
+        run.serve(server.with_signing_keys(keys), about).await
+    })
+}
+
+/// A server on the Redis store `url`, and where that is (without credentials).
+#[cfg(feature = "redis")]
+fn redis_server(
+    registry: ClientRegistry,
+    config: AuthConfig,
+    url: &str,
+    prefix: &str,
+) -> Result<(AuthServer<tollgate::auth::redis_store::RedisStore>, String), BoxError> {
+    use tollgate::auth::redis_store::RedisStore;
+    let store = RedisStore::open(url, prefix, &config.client_lockout, &config.address_budget)?;
+    let location = store.location().to_owned();
+    Ok((
+        AuthServer::with_store(registry, config, Arc::new(store)),
+        location,
+    ))
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_server(
+    _: ClientRegistry,
+    _: AuthConfig,
+    _: &str,
+    _: &str,
+) -> Result<(AuthServer, String), BoxError> {
+    Err("--store redis:// needs a build with the redis feature (the default)".into())
+}
+
+#[cfg(feature = "redis")]
+use tollgate::auth::redis_store::is_redis_url;
+
+#[cfg(not(feature = "redis"))]
+fn is_redis_url(store: &str) -> bool {
+    store.starts_with("redis://") || store.starts_with("rediss://")
+}
+
+/// What `serve` has bound and read, whichever store it serves with.
+struct Running {
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: http::Limits,
+    bound: SocketAddr,
+    /// The keys directory to re-read on SIGHUP, when keys are in use.
+    keys_dir: Option<PathBuf>,
+    /// The TLS certificate and key, re-read on SIGHUP.
+    certificate: Arc<http::ServerCertificate>,
+    /// The clients file, re-read on SIGHUP.
+    clients_file: PathBuf,
+    ops: OperationsFlags,
+}
+
+impl Running {
+    async fn serve<S: TokenStore>(
+        self,
+        server: AuthServer<S>,
+        about: String,
+    ) -> Result<(), BoxError> {
+        let server = Arc::new(server);
+        let bound = self.bound;
+        access_log::event(format_args!("oauth-server listening on {bound} ({about})"));
+        let metrics = self
+            .ops
+            .start_metrics("oauth-server", server.clone())
+            .await?;
         let reloading = server.clone();
-        let keys_dir = with_keys.then_some(keys_dir);
+        let (keys_dir, certificate, clients_file) =
+            (self.keys_dir, self.certificate, self.clients_file);
         let reloader = operations::on_hangup(move || {
             reload_clients(&reloading, &clients_file);
             operations::reload_certificate(&certificate);
@@ -253,6 +352,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
                 reload_keys(&reloading, dir);
             }
         });
+        let (listener, tls, limits) = (self.listener, self.tls, self.limits);
         tollgate::auth::run(listener, tls, limits, server, http::shutdown_signal()).await;
         reloader.abort();
         if let Some(metrics) = metrics {
@@ -261,13 +361,13 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
         access_log::event(format_args!("oauth-server stopped"));
         access_log::flush();
         Ok(())
-    })
+    }
 }
 
 /// Re-reads the clients file (on SIGHUP): added clients authenticate from the next request,
 /// removed ones are refused, and tokens already issued stay valid. A file that does not load
 /// (missing, not JSON, an invalid entry) leaves the registry in use as it was.
-fn reload_clients(server: &AuthServer, file: &Path) {
+fn reload_clients<S: TokenStore>(server: &AuthServer<S>, file: &Path) {
     match ClientRegistry::load(file) {
         Ok(registry) => {
             let count = registry.len();
@@ -283,7 +383,7 @@ fn reload_clients(server: &AuthServer, file: &Path) {
 
 /// Re-reads the signing keys (on SIGHUP): the new set is published and signs at once; a
 /// directory that does not load leaves the keys in use as they were.
-fn reload_keys(server: &AuthServer, dir: &Path) {
+fn reload_keys<S: TokenStore>(server: &AuthServer<S>, dir: &Path) {
     match SigningKeys::load(dir) {
         Ok(keys) => {
             let count = keys.published().len();

@@ -14,6 +14,8 @@
 //!   format.
 //! - [`fake_auth`]: a stand-in authorization server whose token and introspection answers a
 //!   test chooses (refusals, `Retry-After`, odd `expires_in`, no answer at all).
+//! - [`redis_server`]: a `redis-server` of the test's own (free port, no persistence), stopped,
+//!   restarted and paused by its process id; skipped with a line when there is none.
 
 // Each test binary uses a different part of this module.
 #![allow(dead_code, unused_imports)]
@@ -25,6 +27,8 @@ pub mod fake_auth;
 pub mod https;
 pub mod metrics;
 pub mod raw;
+#[cfg(feature = "redis")]
+pub mod redis_server;
 pub mod servers;
 
 use std::time::Duration;
