@@ -17,7 +17,7 @@
 //! unreachable; the store caches its probe for at most a second), `/healthz` only says the
 //! process answers.
 //!
-//! Owns: routing (here), one file per endpoint, client authentication with brute-force
+//! Owns: routing (here; the route table in `routes`), one file per endpoint, client authentication with brute-force
 //! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
 //! update), [`credentials`] (finding credentials in a request), `assertion` (`private_key_jwt`
@@ -45,6 +45,7 @@ mod own_jwt;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 mod revoke;
+mod routes;
 pub mod signing_keys;
 pub mod throttle;
 mod token;
@@ -64,10 +65,10 @@ use serde::Serialize;
 use crate::access_log::LogLabel;
 use crate::form::Form;
 use crate::http::{self as h, Body, Handler, Peer, Refusal, RequestBody, ServerMetrics};
-use crate::oauth::{self, Issuer, HEALTH_PATH, INTROSPECT_PATH, METADATA_PATH, READY_PATH};
-use crate::oauth::{JWKS_PATH, REVOKE_PATH, TOKEN_PATH};
+use crate::oauth::{self, Issuer};
 use clients::ClientRegistry;
 use error::OAuthError;
+use routes::{Route, Routes};
 use signing_keys::SigningKeys;
 use throttle::{BudgetPolicy, Policy};
 use tokens::{Grant, MemoryTokenStore, TokenStore};
@@ -334,67 +335,6 @@ impl<S: TokenStore> Handler for AuthServer<S> {
 
     fn metrics(&self) -> Option<&ServerMetrics> {
         Some(&self.metrics)
-    }
-}
-
-/// What a request path names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Route {
-    Token,
-    Introspect,
-    Revoke,
-    Jwks,
-    Metadata,
-    Health,
-    Ready,
-}
-
-/// The paths this server answers, made once from its issuer's path.
-#[derive(Debug)]
-struct Routes {
-    token: String,
-    introspect: String,
-    revoke: String,
-    jwks: String,
-    metadata: String,
-}
-
-impl Routes {
-    fn new(issuer: Option<&Issuer>) -> Self {
-        let under = |path: &str| issuer.map_or_else(|| path.to_owned(), |i| i.endpoint_path(path));
-        Routes {
-            token: under(TOKEN_PATH),
-            introspect: under(INTROSPECT_PATH),
-            revoke: under(REVOKE_PATH),
-            jwks: under(JWKS_PATH),
-            metadata: issuer.map_or_else(|| METADATA_PATH.to_owned(), Issuer::metadata_path),
-        }
-    }
-
-    /// Every path served, for the metrics' route labels.
-    fn all(&self) -> [&str; 7] {
-        [
-            &self.token,
-            &self.introspect,
-            &self.revoke,
-            &self.jwks,
-            &self.metadata,
-            HEALTH_PATH,
-            READY_PATH,
-        ]
-    }
-
-    fn find(&self, path: &str) -> Option<Route> {
-        Some(match path {
-            HEALTH_PATH => Route::Health,
-            READY_PATH => Route::Ready,
-            p if p == self.token => Route::Token,
-            p if p == self.introspect => Route::Introspect,
-            p if p == self.revoke => Route::Revoke,
-            p if p == self.jwks => Route::Jwks,
-            p if p == self.metadata => Route::Metadata,
-            _ => return None,
-        })
     }
 }
 
