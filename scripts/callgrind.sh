@@ -5,8 +5,10 @@
 #
 #   scripts/callgrind.sh [REQUESTS] [ENDPOINT...]    (defaults: 2000, healthz token introspect)
 #
+# ENDPOINT is healthz, token, introspect, or token_jwt (a token from a server issuing ES256 JWTs).
+#
 # Builds the `profiling` profile (the release code with symbols), runs the server under
-# callgrind once per endpoint, sends REQUESTS requests over one keep-alive connection with wrk,
+# callgrind once per endpoint, sends REQUESTS requests over one keep-alive connection (python3),
 # and prints the instructions per request (the whole process, start-up subtracted with a run of
 # no requests), leaving target/callgrind/ENDPOINT.out for callgrind_annotate. Loopback only;
 # every run is bounded; the servers it starts are stopped by their process ids.
@@ -17,7 +19,6 @@ shift || true
 endpoints=("$@")
 [ ${#endpoints[@]} -gt 0 ] || endpoints=(healthz token introspect)
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "wrk is needed (Debian package wrk)" >&2; exit 1; }
 cargo build --profile profiling -q --bin oauth-server
 bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/profiling
 out=target/callgrind
@@ -30,33 +31,45 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 svc=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id svc --scope read | json '["client_secret"]')
 rs=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id rs --scope read --introspect | json '["client_secret"]')
 b64() { printf '%s' "$1" | base64 -w0; }
+"$bin/oauth-server" gen-signing-key --keys "$work/keys" >/dev/null
 
 # Runs the server under callgrind, sends $2 requests to endpoint $1, prints the instruction count.
 measure() {
   local endpoint=$1 count=$2 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  local format=()
+  [ "$endpoint" = token_jwt ] && format=(--token-format jwt --signing-keys "$work/keys")
   valgrind --tool=callgrind --callgrind-out-file="$out/$endpoint-$count.out" \
     "$bin/oauth-server" serve --listen "127.0.0.1:$port" --cert "$work/certs/server.pem" \
     --key "$work/certs/server.key" --clients "$work/clients.json" --token-ttl 86400 \
-    2>"$work/valgrind-$endpoint-$count.log" &
+    "${format[@]}" 2>"$work/valgrind-$endpoint-$count.log" &
   pid=$!
   local url=https://localhost:$port
   for _ in $(seq 1 300); do curl -sf -m 5 --cacert "$work/certs/ca.pem" "$url/healthz" >/dev/null && break; sleep 0.2; done
   local token
   token=$(curl -sf --cacert "$work/certs/ca.pem" -u "svc:$svc" -d grant_type=client_credentials "$url/oauth/token" | json '["access_token"]')
   if [ "$count" -gt 0 ]; then
-    {
-      case $endpoint in
-        healthz) echo 'wrk.method = "GET"' ;;
-        token) printf 'wrk.method = "POST"\nwrk.body = "grant_type=client_credentials&scope=read"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "Basic %s"\n' "$(b64 "svc:$svc")" ;;
-        introspect) printf 'wrk.method = "POST"\nwrk.body = "token=%s"\nwrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\nwrk.headers["Authorization"] = "Basic %s"\n' "$token" "$(b64 "rs:$rs")" ;;
-      esac
-      printf 'local n = 0\nresponse = function() n = n + 1; if n >= %d then wrk.thread:stop() end end\n' "$count"
-    } >"$work/$endpoint.lua"
-    local path=/healthz
-    [ "$endpoint" = token ] && path=/oauth/token
-    [ "$endpoint" = introspect ] && path=/oauth/introspect
-    wrk -t1 -c1 -d600s --timeout 30s -s "$work/$endpoint.lua" "$url$path" >/dev/null
+    # One keep-alive connection, $count requests, each answer read whole (Python's http.client:
+    # no load generator's own pacing to account for).
+    local method=GET path=/healthz body= auth=
+    case $endpoint in
+      token | token_jwt) method=POST path=/oauth/token body="grant_type=client_credentials&scope=read" auth=$(b64 "svc:$svc") ;;
+      introspect) method=POST path=/oauth/introspect body="token=$token" auth=$(b64 "rs:$rs") ;;
+    esac
+    python3 - "$port" "$work/certs/ca.pem" "$count" "$method" "$path" "$body" "$auth" <<'PY'
+import http.client, ssl, sys
+port, ca, count, method, path, body, auth = sys.argv[1:]
+conn = http.client.HTTPSConnection("localhost", int(port), context=ssl.create_default_context(cafile=ca), timeout=60)
+headers = {}
+if method == "POST":
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Basic " + auth}
+for _ in range(int(count)):
+    conn.request(method, path, body=body.encode() if method == "POST" else None, headers=headers)
+    answer = conn.getresponse()
+    answer.read()
+    if answer.status != 200:
+        sys.exit(f"{path}: {answer.status}")
+PY
   fi
   kill -INT "$pid"; wait "$pid" 2>/dev/null || true; pid=
   grep -Eo 'Collected : [0-9]+' "$work/valgrind-$endpoint-$count.log" | grep -Eo '[0-9]+'
