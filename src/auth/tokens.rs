@@ -3,9 +3,9 @@
 //! Owns: the [`TokenStore`] trait (so a shared store on an existing engine can replace the
 //! in-memory one when several replicas run) and [`MemoryTokenStore`] (in `memory`), which
 //! keeps a SHA-256 hash of each token, never the token itself, in sharded maps: lookups on
-//! different shards never contend, and one shard's lock is held only for a single insert, lookup or removal.
-//! Expired entries are removed by [`MemoryTokenStore::sweep`], run in the background one shard
-//! at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
+//! different shards never contend, and one shard's lock is held only for a single insert,
+//! lookup or removal. Expired entries are removed by [`MemoryTokenStore::sweep`], run in the
+//! background one shard at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
 //! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
 //! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
 //! tokens and swept like the rest. A store is also the [`ReplayCache`] of client assertions
