@@ -1,27 +1,26 @@
 //! The token store: what the authorization server remembers about each access token it issued.
 //!
 //! Owns: the [`TokenStore`] trait (so a shared store on an existing engine can replace the
-//! in-memory one when several replicas run) and [`MemoryTokenStore`] (in `memory`), which
-//! keeps a SHA-256 hash of each token, never the token itself, in sharded maps: lookups on
-//! different shards never contend, and one shard's lock is held only for a single insert,
-//! lookup or removal. Expired entries are removed by [`MemoryTokenStore::sweep`], run in the
-//! background one shard at a time, so memory stays bounded by the live tokens and requests never wait on a sweep of
-//! the whole store. JWT access tokens are not stored at all: the store only remembers the ones
-//! revoked before they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked
-//! tokens and swept like the rest. A store is also the [`ReplayCache`] of client assertions
-//! (RFC 7523 §3 item 7: each `jti` is accepted once), so whatever shares tokens between
-//! replicas shares the used assertions too, and an assertion cannot be replayed at another
-//! replica. The in-memory store remembers each used assertion until its `exp` (at most five
-//! minutes ahead: the cache is bounded by the live assertions, swept with the rest); only
-//! verified assertions reach it, and beyond [`MAX_REMEMBERED_ASSERTIONS`] live ones new
-//! assertions are refused (503) rather than accepted unremembered.
+//! in-memory one when several replicas run) and [`MemoryTokenStore`] (in `memory`), which keeps a
+//! SHA-256 hash of each token, never the token itself, in sharded maps: lookups on different shards
+//! never contend, and one shard's lock is held only for a single insert, lookup or removal. Expired
+//! entries are removed by [`MemoryTokenStore::sweep`], run in the background one shard at a time,
+//! so memory stays bounded by the live tokens and requests never wait on a sweep of the whole
+//! store. JWT access tokens are not stored at all: the store only remembers the ones revoked before
+//! they expire (the denylist, [`TokenStore::deny`]), bounded by the live revoked tokens and swept
+//! like the rest. A store is also the [`ReplayCache`] of client assertions (RFC 7523 §3 item 7:
+//! each `jti` is accepted once), so whatever shares tokens between replicas shares the used
+//! assertions too, and an assertion cannot be replayed at another replica. The in-memory store
+//! remembers each used assertion until its `exp` (at most five minutes ahead: the cache is bounded
+//! by the live assertions, swept with the rest); only verified assertions reach it, and beyond
+//! [`MAX_REMEMBERED_ASSERTIONS`] live ones new assertions are refused (503) rather than accepted
+//! unremembered.
 //!
-//! A store also counts failed client authentications ([`FailureCounters`] is a supertrait), so
-//! that replicas sharing a store throttle as one, and runs each request's store operation
-//! ([`StoreOp`]) together with its client's admission ([`TokenStore::admit_then`]): one step
-//! in memory, one round trip to a shared store. Does not own: making tokens or deciding who
-//! may see them (see `auth`), checking assertions (see `assertion`), the shared store itself
-//! (see `redis_store`).
+//! A store also counts failed client authentications ([`FailureCounters`] is a supertrait), so that
+//! replicas sharing a store throttle as one, and runs each request's store operation ([`StoreOp`])
+//! together with its client's admission ([`TokenStore::admit_then`]): one step in memory, one round
+//! trip to a shared store. Does not own: making tokens or deciding who may see them (see `auth`),
+//! checking assertions (see `assertion`), the shared store itself (see `redis_store`).
 
 use std::future::Future;
 use std::sync::Arc;
