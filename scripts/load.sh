@@ -32,18 +32,8 @@ redis=${REDIS:-0}
 . scripts/common.sh
 out=target/load
 mkdir -p "$out"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$bin/oauth-server" gen-certs --out "$work/certs" 2>/dev/null
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-free_ports() { python3 -c "import socket; s=[socket.socket() for _ in range($1)]; [x.bind(('127.0.0.1',0)) for x in s]; print(*[x.getsockname()[1] for x in s])"; }
 tls=(--cert "$work/certs/server.pem" --key "$work/certs/server.key")
 c1_aud=https://client1.example
 add() { "$bin/oauth-server" add-client --clients "$work/clients.json" "$@" | json '["client_secret"]'; }

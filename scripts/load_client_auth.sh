@@ -24,19 +24,9 @@ cargo build --release -q --example client_auth_load
 load=$bin/examples/client_auth_load
 out=target/load
 mkdir -p "$out"
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$bin/oauth-server" gen-certs --out "$work/certs" --client m1 2>/dev/null
 ca=$work/certs/ca.pem
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-free_ports() { python3 -c "import socket; s=[socket.socket() for _ in range($1)]; [x.bind(('127.0.0.1',0)) for x in s]; print(*[x.getsockname()[1] for x in s])"; }
 tls=(--cert "$work/certs/server.pem" --key "$work/certs/server.key")
 add() { "$bin/oauth-server" add-client --clients "$work/clients.json" "$@"; }
 svc_secret=$(add --id svc --scope read | json '["client_secret"]')

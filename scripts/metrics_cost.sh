@@ -18,14 +18,6 @@ rounds=${2:-3}
 conns=${CONNS:-32}
 
 . scripts/common.sh
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 "$bin/oauth-server" gen-certs --out "$work/certs" 2>/dev/null
 secret=$("$bin/oauth-server" add-client --clients "$work/clients.json" --id svc --scope read |

@@ -13,14 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 total=${1:-1000000}
 . scripts/common.sh
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 read -r pr pa <<<"$(python3 -c "import socket; s=[socket.socket() for _ in range(2)]; [x.bind(('127.0.0.1',0)) for x in s]; print(*[x.getsockname()[1] for x in s])")"
 redis-server --port "$pr" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
