@@ -361,3 +361,79 @@ async fn client1_accepts_a_bound_token_only_with_its_certificate_in_both_modes_a
         }
     }
 }
+
+/// An inner service that answers 200 to whatever reaches it.
+#[derive(Clone)]
+struct Answers200;
+
+impl tower_service::Service<http::Request<()>> for Answers200 {
+    type Response = http::Response<String>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: http::Request<()>) -> Self::Future {
+        std::future::ready(Ok(http::Response::new(String::new())))
+    }
+}
+
+#[tokio::test]
+async fn the_tower_layer_accepts_a_bound_token_only_with_its_certificate_in_the_extensions() {
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    let stack = stack(false).await;
+    let mine = certs().client("holder");
+    let theirs = certs().client("thief");
+    let bound = http_presenting(Proto::H1, &mine.cert, &mine.key)
+        .token(&stack.auth, "svc")
+        .await;
+    let outbound = tollgate::http::Outbound::new(&certs().ca()).unwrap();
+    let discovered = Arc::new(tollgate::discovery::Discovered::new(
+        &stack.auth.issuer,
+        outbound.clone(),
+    ));
+    let config = GuardConfig::new("rs", SecretString::new(stack.auth.secret("rs").to_owned()));
+    let guard = tollgate::resource::TokenGuard::new(config, discovered, outbound);
+    let mut service = tollgate::resource::TokenGuardLayer::new(guard, "read").layer(Answers200);
+    let presenting = |cert: Option<&ClientCert>| {
+        let mut request = http::Request::get("/")
+            .header("authorization", format!("Bearer {bound}"))
+            .body(())
+            .unwrap();
+        if let Some(cert) = cert {
+            let chain = vec![rustls::pki_types::CertificateDer::from(cert.der.clone())];
+            let presented = tollgate::http::ClientCertificate::from_chain(chain).unwrap();
+            request.extensions_mut().insert(presented);
+        }
+        request
+    };
+    // The guard discovers the authorization server in the background: wait for it (bounded).
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = service
+            .call(presenting(Some(&mine)))
+            .await
+            .unwrap()
+            .status();
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the bound token with its certificate"
+    );
+    for (what, cert) in [("another certificate", Some(&theirs)), ("none", None)] {
+        let answer = service.call(presenting(cert)).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED, "{what}");
+    }
+}

@@ -13,6 +13,10 @@
 //! not known counts under one shared unknown address, so unknown callers together hold at most
 //! one address's places and never the whole guard.
 //!
+//! A certificate-bound token (RFC 8705) passes only with the connection's certificate as a
+//! [`ClientCertificate`] in the request's extensions, as tollgate's transport puts it; behind
+//! another server's TLS it is refused, never accepted unbound.
+//!
 //! Owns: the layer and its service. Does not own: the decision (the guard).
 
 use std::fmt;
@@ -28,6 +32,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{Caller, TokenGuard};
+use crate::http::ClientCertificate;
 use crate::http::{Body, Peer};
 
 /// Finds a request's remote address in its extensions.
@@ -118,9 +123,12 @@ where
         Box::pin(async move {
             let unknown = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
             let peer = (layer.peer_of)(req.extensions()).unwrap_or(unknown);
+            // A certificate-bound token needs the connection's certificate: tollgate's transport
+            // puts it in the extensions; without one, a bound token is refused (fail closed).
+            let certificate = req.extensions().get::<ClientCertificate>();
             let verdict = layer
                 .guard
-                .authorize(req.headers(), &layer.required_scope, peer)
+                .authorize_on(req.headers(), &layer.required_scope, peer, certificate)
                 .await;
             match verdict {
                 Ok(caller) => {
