@@ -91,6 +91,12 @@ pub fn is_redis_url(store: &str) -> bool {
     store.starts_with("redis://") || store.starts_with("rediss://")
 }
 
+/// How long past its `exp` Redis keeps a used assertion or a revoked JWT. Redis expires keys on
+/// its own clock and a replica judges `exp` on its own: were Redis's clock ahead, an entry would
+/// vanish while the replica still takes the assertion (a replay) or the JWT (revoked, yet
+/// active). Tokens need no margin: a replica checks a record's `exp` itself.
+pub const CLOCK_SKEW_MARGIN_SECS: u64 = 300;
+
 impl RedisStore {
     /// A store on the Redis at `url` whose keys all start with `prefix`. Connects lazily: a
     /// Redis that is down now makes requests 503 (and `/readyz` 503) until it is up, with no
@@ -156,15 +162,16 @@ impl RedisStore {
     }
 
     /// Records an assertion (by [`AssertionKey`]: SHA-256 over its client id and `jti`) as used
-    /// until `exp`: `true` the first time, `false` when any replica recorded it before (a
-    /// replay). One `SET NX EXAT`: two replicas given the same assertion at once, one wins.
+    /// until `exp` (and [`CLOCK_SKEW_MARGIN_SECS`] beyond): `true` the first time, `false` when
+    /// any replica recorded it before (a replay). One `SET NX EXAT`: two replicas given the same
+    /// assertion at once, one wins.
     pub async fn use_once(&self, jti_hash: &[u8; 32], exp: u64) -> Result<bool, StoreUnavailable> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(self.keys.assertion(jti_hash))
             .arg(b"")
             .arg("NX")
             .arg("EXAT")
-            .arg(exp);
+            .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
         let answer: Value = self.query(&cmd).await?;
         Ok(matches!(answer, Value::Okay))
     }
@@ -298,12 +305,12 @@ impl TokenStore for RedisStore {
         cmd.arg(self.keys.denied(&hash))
             .arg(b"")
             .arg("EXAT")
-            .arg(exp);
+            .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
         self.query::<()>(&cmd).await
     }
 
     async fn is_denied(&self, hash: &TokenHash, _now: u64) -> Result<bool, StoreUnavailable> {
-        // The entry expires with the token, on Redis's clock.
+        // The entry outlives the token's `exp` by the skew margin, on Redis's clock.
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(self.keys.denied(hash));
         Ok(self.query::<u64>(&cmd).await? == 1)
@@ -341,7 +348,9 @@ impl TokenStore for RedisStore {
             }
             StoreOp::Deny(hash, exp) => {
                 invocation.key(self.keys.denied(&hash)).arg("d");
-                invocation.arg(b"").arg(exp);
+                invocation
+                    .arg(b"")
+                    .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
                 Expect::Done
             }
             StoreOp::IsDenied(hash, _) => {

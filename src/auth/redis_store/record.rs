@@ -3,17 +3,19 @@
 //! Owns: [`encode`] and [`decode`] of a [`TokenRecord`], and [`owner_prefix`], the bytes every
 //! record of one client starts with (the revoke script compares them, so only the owner
 //! revokes). Layout, all lengths and integers big-endian:
-//! `1 | id length (1) | id | iat (8) | exp (8) | scope length (2) | scope | audience count (1)
+//! `2 | id length (1) | id | iat (8) | exp (8) | scope length (2) | scope | audience count (1)
 //! | (length (2) | audience)* | 0, or 1 and the bound certificate's SHA-256 (32)` — a 64-byte id,
-//! `read write`, no audience and no certificate is 95 bytes.
+//! `read write`, no audience and no certificate is 96 bytes.
 //! Does not own: where records are kept (see the parent).
 
 use std::sync::Arc;
 
 use crate::auth::tokens::{Grant, TokenRecord};
 
-/// The first byte of every record: a later layout gets another.
-const VERSION: u8 = 1;
+/// The first byte of every record: a later layout gets another. 2 added the certificate
+/// binding; a version-1 record (from a build before it) is unreadable, so its token answers 503
+/// rather than being served without its binding.
+const VERSION: u8 = 2;
 
 /// A stored value that is not a record of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
