@@ -127,6 +127,13 @@ fn first_repeated_name<'a>(pairs: &'a [(String, String)], repeatable: &[&str]) -
 /// RFC 6749 §2.3.1 has Basic credentials encoded "using the application/x-www-form-urlencoded
 /// encoding algorithm", so they decode with this too.
 pub fn decode_form_component(input: &[u8]) -> Result<String, FormError> {
+    // Most components (`grant_type`, `client_credentials`, a scope, a token) encode nothing:
+    // one scan, one UTF-8 check and one copy.
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(input)
+            .map(str::to_owned)
+            .map_err(|_| FormError::NotUtf8);
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
