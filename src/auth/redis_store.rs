@@ -4,8 +4,10 @@
 //!
 //! Owns: [`RedisStore`] (opening it from a `redis://` or `rediss://` URL, never showing the
 //! URL's credentials), the deadline of every call, the readiness probe, and the Redis side of
-//! [`TokenStore`] and [`FailureCounters`]. One request is one round trip: the admission of its
-//! client and its operation run in one Lua script ([`scripts`]); the connection is one
+//! [`TokenStore`], [`FailureCounters`] and [`ReplayCache`]. One request is one round trip: the
+//! admission of its client and its operation run in one Lua script ([`scripts`]); a
+//! `private_key_jwt` request makes one more, before it, to record its assertion (`SET NX`,
+//! which must answer before the client counts as authenticated); the connection is one
 //! multiplexed TCP (or TLS) connection per process, which redis-rs's `ConnectionManager`
 //! re-opens by itself, and which pipelines the commands of concurrent requests.
 //!
