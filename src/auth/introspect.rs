@@ -93,7 +93,7 @@ impl<S: TokenStore> AuthServer<S> {
                     aud: Audience(&record.grant.audience),
                     sub: None,
                     jti: None,
-                    cnf: record.cnf.as_ref().map(Confirmation::of),
+                    cnf: record.cnf.as_deref().map(Confirmation::of),
                 },
             ),
             _ => inactive(),

@@ -138,7 +138,7 @@ impl<S: TokenStore> AuthServer<S> {
             grant: grant.clone(),
             iat,
             exp,
-            cnf,
+            cnf: cnf.map(Box::new),
         };
         let hash = sha256(token.expose().as_bytes());
         Ok((token, StoreOp::Insert(hash, record)))

@@ -56,8 +56,9 @@ pub struct TokenRecord {
     /// Expires at, seconds since the Unix epoch; the token is dead from this second on.
     pub exp: u64,
     /// SHA-256 of the client certificate the token is bound to (RFC 8705 §3), if it was issued
-    /// over a connection that presented one.
-    pub cnf: Option<[u8; 32]>,
+    /// over a connection that presented one. Boxed: most tokens are unbound, and a record
+    /// stays 8 bytes larger rather than 40 (a million live tokens: 8 MB, not 80).
+    pub cnf: Option<Box<[u8; 32]>>,
 }
 
 /// The store failed (a shared store's engine is down): answer 503, never guess.

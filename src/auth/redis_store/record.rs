@@ -52,7 +52,7 @@ pub fn encode(record: &TokenRecord) -> Option<Vec<u8>> {
     for audience in grant.audience.iter() {
         push_short(&mut out, audience.as_bytes(), 2);
     }
-    match &record.cnf {
+    match record.cnf.as_deref() {
         Some(sha256) => {
             out.push(1);
             out.extend_from_slice(sha256);
@@ -84,7 +84,9 @@ pub fn decode(bytes: &[u8]) -> Result<TokenRecord, Unreadable> {
         .collect::<Result<Box<[Box<str>]>, _>>()?;
     let cnf = match reader.take(1)? {
         [0] => None,
-        [1] => Some(<[u8; 32]>::try_from(reader.take(32)?).map_err(|_| Unreadable)?),
+        [1] => Some(Box::new(
+            <[u8; 32]>::try_from(reader.take(32)?).map_err(|_| Unreadable)?,
+        )),
         _ => return Err(Unreadable),
     };
     if !reader.0.is_empty() {
@@ -149,7 +151,7 @@ mod tests {
             }),
             iat: 1_700_000_000,
             exp: 1_700_003_600,
-            cnf,
+            cnf: cnf.map(Box::new),
         }
     }
 
@@ -172,7 +174,7 @@ mod tests {
     fn a_certificate_bound_record_keeps_its_certificate() {
         let written = bound(&["https://a.example"], Some([7; 32]));
         let bytes = encode(&written).unwrap();
-        assert_eq!(decode(&bytes).unwrap().cnf, Some([7; 32]));
+        assert_eq!(decode(&bytes).unwrap().cnf.as_deref(), Some(&[7; 32]));
         assert_eq!(
             bytes.len(),
             encode(&record(&["https://a.example"])).unwrap().len() + 32

@@ -252,6 +252,12 @@ mod tests {
     use super::*;
     use crate::secret::sha256;
 
+    #[test]
+    fn a_record_stays_small_whether_or_not_it_is_bound() {
+        // The store holds one per live token: a million tokens are a million of these.
+        assert!(std::mem::size_of::<TokenRecord>() <= 32);
+    }
+
     fn record(client: &str, iat: u64, exp: u64) -> TokenRecord {
         TokenRecord {
             grant: Arc::new(Grant {
