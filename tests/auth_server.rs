@@ -45,24 +45,6 @@ fn assert_token_response(reply: &Reply, scope: &str) -> String {
     token.to_owned()
 }
 
-/// 401 invalid_client with the Basic challenge, which RFC 9110 §15.5.2 requires on every 401
-/// whichever way the client tried to authenticate.
-fn assert_invalid_client(reply: &Reply, what: &str) {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNAUTHORIZED,
-        "{what}: {}",
-        reply.text()
-    );
-    assert_eq!(reply.error(), "invalid_client", "{what}");
-    assert_eq!(
-        reply.header("www-authenticate"),
-        Some("Basic realm=\"tollgate\""),
-        "{what}: every 401 carries a challenge"
-    );
-    assert!(reply.json().get("access_token").is_none(), "{what}");
-}
-
 fn assert_error(reply: &Reply, status: StatusCode, error: &str, what: &str) {
     assert_eq!(reply.status, status, "{what}: {}", reply.text());
     assert_eq!(reply.error(), error, "{what}");

@@ -77,16 +77,6 @@ fn access_token(reply: &Reply) -> String {
     reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
-fn assert_invalid_client(reply: &Reply, what: &str) {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNAUTHORIZED,
-        "{what}: {}",
-        reply.text()
-    );
-    assert_eq!(reply.error(), "invalid_client", "{what}");
-}
-
 /// The claims of a JWT, unverified (the server's own tests check signatures).
 fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();

@@ -155,17 +155,6 @@ fn register_clients(prefix: &str) -> (Clients, Vec<(String, Key)>) {
     (clients, keys)
 }
 
-fn assert_invalid_client(reply: &Reply, what: &str) {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNAUTHORIZED,
-        "{what}: {}",
-        reply.text()
-    );
-    assert_eq!(reply.error(), "invalid_client", "{what}");
-    assert!(reply.header("www-authenticate").is_some(), "{what}");
-}
-
 #[tokio::test]
 async fn assertions_signed_with_rs256_es256_and_eddsa_by_an_independent_signer_get_tokens() {
     let stack = Stack::start().await;

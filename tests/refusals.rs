@@ -10,8 +10,6 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
-
 use support::child::{Service, OAUTH_SERVER};
 use support::*;
 
@@ -20,21 +18,6 @@ const ENDPOINTS: [(&str, &str); 3] = [
     ("/oauth/introspect", "token=abc"),
     ("/oauth/revoke", "token=abc"),
 ];
-
-fn assert_challenged(reply: &Reply, what: &str) {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNAUTHORIZED,
-        "{what}: {}",
-        reply.text()
-    );
-    assert_eq!(reply.error(), "invalid_client", "{what}");
-    assert_eq!(
-        reply.header("www-authenticate"),
-        Some("Basic realm=\"tollgate\""),
-        "{what}"
-    );
-}
 
 #[tokio::test]
 async fn every_401_is_invalid_client_with_a_basic_challenge_at_all_three_endpoints() {
@@ -74,7 +57,7 @@ async fn every_401_is_invalid_client_with_a_basic_challenge_at_all_three_endpoin
             ];
             for (what, body, authorization) in &cases {
                 let reply = h.post_form(&url, body, authorization.as_deref()).await;
-                assert_challenged(&reply, &format!("{proto:?} {path}: {what}"));
+                assert_invalid_client(&reply, &format!("{proto:?} {path}: {what}"));
             }
         }
         assert_eq!(server.service.tokens_issued(), 0);
@@ -192,7 +175,7 @@ async fn every_refusal_is_logged_with_the_peer_and_the_id_tried_escaped_and_neve
                     t.authorization.as_deref(),
                 )
                 .await;
-            assert_challenged(&reply, &format!("{proto:?} {}", t.what));
+            assert_invalid_client(&reply, &format!("{proto:?} {}", t.what));
         }
         // A locked-out id with a line break in it: the 429 line names it too.
         let lock = "refusal-lock%0D%0Aforged";

@@ -367,3 +367,21 @@ pub fn basic_raw(raw: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(raw)
     )
 }
+
+/// 401 invalid_client with the Basic challenge, which RFC 9110 §15.5.2 requires on every 401
+/// whichever way the client tried to authenticate.
+pub fn assert_invalid_client(reply: &Reply, what: &str) {
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "{what}: {}",
+        reply.text()
+    );
+    assert_eq!(reply.error(), "invalid_client", "{what}");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        Some("Basic realm=\"tollgate\""),
+        "{what}: every 401 carries a challenge"
+    );
+    assert!(reply.json().get("access_token").is_none(), "{what}");
+}

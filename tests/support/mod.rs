@@ -37,8 +37,8 @@ pub use certs::{certs, self_signed, temp_dir, Certs, ClientCert};
 pub use delay::{delay_proxy, DelayProxy};
 pub use fake_auth::{start_fake_auth, FakeAuth, TokenAnswer};
 pub use https::{
-    basic, basic_raw, both, http, http_from, http_presenting, http_trusting, http_with_tls, Client,
-    Proto, Reply, BOTH,
+    assert_invalid_client, basic, basic_raw, both, http, http_from, http_presenting, http_trusting,
+    http_with_tls, Client, Proto, Reply, BOTH,
 };
 pub use raw::{
     h1_get_status, h2_connection, raw_tls, raw_tls_with, raw_tls_with_ca, read_h1_response,
