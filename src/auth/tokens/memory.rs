@@ -1,18 +1,20 @@
 //! The in-memory token store: tokens in 64 sharded maps keyed by their hash, the JWT denylist
 //! and the used client assertions as [`ExpiringKeys`], the failure counters of this process,
-//! all swept in the background. Does not own: the traits it implements (see the parent).
+//! all swept in the background. A live token costs one 40-byte map entry ([`Entry`] beside
+//! half its hash), the grant being shared. Does not own: the traits it implements (see the
+//! parent).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use super::super::expiring::{ExpiringKeys, KeysUnavailable};
 use super::super::throttle::{
     Admission, Attempt, BudgetPolicy, FailureCounters, LocalCounters, Policy,
 };
 use super::{
-    AssertionKey, ReplayCache, StoreUnavailable, TokenHash, TokenRecord, TokenStore,
+    AssertionKey, Grant, ReplayCache, StoreUnavailable, TokenHash, TokenRecord, TokenStore,
     MAX_REMEMBERED_ASSERTIONS,
 };
 
@@ -28,14 +30,61 @@ impl Hasher for TokenHashHasher {
 
     fn write(&mut self, bytes: &[u8]) {
         // Arrays hash their length first (a usize) and then their bytes; keep the last
-        // eight bytes seen, which are bytes 24..32 of the hash.
+        // eight bytes seen, which are bytes 8..16 of the hash.
         for &b in bytes {
             self.0 = self.0 << 8 | u64::from(b);
         }
     }
 }
 
-type Shard = RwLock<HashMap<TokenHash, TokenRecord, BuildHasherDefault<TokenHashHasher>>>;
+/// The first 128 bits of a token's SHA-256: the map key. Two live tokens sharing them is a
+/// 2^-128 event per pair, and finding a token that matches a live one's is a second preimage
+/// of 128 bits: as good a key as the whole hash, in half the bytes.
+type Key = [u8; 16];
+
+fn key(hash: &TokenHash) -> Key {
+    let mut key = [0; 16];
+    key.copy_from_slice(&hash[..16]);
+    key
+}
+
+/// A live token as this store keeps it (24 bytes; a [`TokenRecord`] is 32): times in `u32`
+/// seconds, which reach February 2106. A time beyond is kept as that last second: the token
+/// of a lifetime of more than eighty years expires then.
+#[derive(Clone)]
+struct Entry {
+    grant: Arc<Grant>,
+    iat: u32,
+    exp: u32,
+    cnf: Option<Box<[u8; 32]>>,
+}
+
+impl Entry {
+    fn of(record: TokenRecord) -> Entry {
+        let seconds = |t: u64| u32::try_from(t).unwrap_or(u32::MAX);
+        Entry {
+            grant: record.grant,
+            iat: seconds(record.iat),
+            exp: seconds(record.exp),
+            cnf: record.cnf,
+        }
+    }
+
+    fn record(&self) -> TokenRecord {
+        TokenRecord {
+            grant: self.grant.clone(),
+            iat: u64::from(self.iat),
+            exp: u64::from(self.exp),
+            cnf: self.cnf.clone(),
+        }
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        u64::from(self.exp) > now
+    }
+}
+
+type Shard = RwLock<HashMap<Key, Entry, BuildHasherDefault<TokenHashHasher>>>;
 
 const SHARDS: usize = 64;
 /// Revoked JWTs are few (revocation is rare), so their map needs fewer shards.
@@ -91,7 +140,7 @@ impl MemoryTokenStore {
     }
 
     fn shard(&self, hash: &TokenHash) -> &Shard {
-        // The first byte picks the shard, the last eight the bucket: independent bits.
+        // The first byte picks the shard, bytes 8..16 the bucket: independent bits.
         &self.shards[usize::from(hash[0]) % SHARDS]
     }
 
@@ -127,7 +176,7 @@ impl MemoryTokenStore {
         for shard in self.shards.iter() {
             if let Ok(mut map) = shard.write() {
                 let before = map.len();
-                map.retain(|_, record| record.exp > now);
+                map.retain(|_, entry| entry.is_live(now));
                 removed += before - map.len();
                 // Give memory back once a burst of tokens has expired.
                 if map.capacity() > 64 && map.len() < map.capacity() / 4 {
@@ -141,22 +190,24 @@ impl MemoryTokenStore {
 
     fn insert_now(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
         let mut map = self.shard(&hash).write().map_err(poisoned)?;
-        map.insert(hash, record);
+        map.insert(key(&hash), Entry::of(record));
         Ok(())
     }
 
     fn get_now(&self, hash: &TokenHash, now: u64) -> Result<Option<TokenRecord>, StoreUnavailable> {
         let map = self.shard(hash).read().map_err(poisoned)?;
-        Ok(map.get(hash).filter(|r| r.exp > now).cloned())
+        let entry = map.get(&key(hash)).filter(|e| e.is_live(now));
+        Ok(entry.map(Entry::record))
     }
 
     fn revoke_now(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
         let mut map = self.shard(hash).write().map_err(poisoned)?;
+        let key = key(hash);
         let owned = map
-            .get(hash)
-            .is_some_and(|r| &*r.grant.client_id == client_id);
+            .get(&key)
+            .is_some_and(|e| &*e.grant.client_id == client_id);
         if owned {
-            map.remove(hash);
+            map.remove(&key);
         }
         Ok(owned)
     }
@@ -246,16 +297,28 @@ impl FailureCounters for MemoryTokenStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use super::super::Grant;
     use super::*;
     use crate::secret::sha256;
 
     #[test]
-    fn a_record_stays_small_whether_or_not_it_is_bound() {
+    fn an_entry_stays_small_whether_or_not_it_is_bound() {
         // The store holds one per live token: a million tokens are a million of these.
-        assert!(std::mem::size_of::<TokenRecord>() <= 32);
+        assert!(std::mem::size_of::<(Key, Entry)>() <= 40);
+    }
+
+    #[tokio::test]
+    async fn a_record_reads_back_as_it_was_stored() {
+        let store = MemoryTokenStore::new();
+        let hash = sha256(b"bound");
+        let mut bound = record("a", 1_700_000_000, 1_700_003_600);
+        bound.cnf = Some(Box::new([9; 32]));
+        store.insert(hash, bound.clone()).await.unwrap();
+        assert_eq!(store.get(&hash, 1_700_000_001).await.unwrap(), Some(bound));
+        // A lifetime beyond 2106 ends at the last second a u32 holds.
+        let far = sha256(b"far");
+        store.insert(far, record("a", 100, u64::MAX)).await.unwrap();
+        let read = store.get(&far, 1_700_000_000).await.unwrap().unwrap();
+        assert_eq!(read.exp, u64::from(u32::MAX));
     }
 
     fn record(client: &str, iat: u64, exp: u64) -> TokenRecord {
