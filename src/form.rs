@@ -8,27 +8,28 @@
 
 use std::fmt;
 
-/// A parsed form: name/value pairs in body order, each name at most once.
+/// A parsed form: name/value pairs in body order, each name at most once. Every decoded name
+/// and value is kept in one buffer (two allocations per form, not two per parameter: this is
+/// on every token request's path).
 #[derive(Default)]
 pub struct Form {
-    pairs: Vec<(String, String)>,
+    /// The decoded names and values, one after another.
+    text: String,
+    /// Each pair as the offsets in `text` of its name's start, its value's start and its
+    /// value's end (the name ends where the value starts).
+    pairs: Vec<[usize; 3]>,
 }
 
-/// A form may carry a client secret or a token: its values are wiped when it is dropped.
 impl Drop for Form {
     fn drop(&mut self) {
-        for (_, value) in &mut self.pairs {
-            zeroize::Zeroize::zeroize(value);
-        }
+        // Values may be secrets (`client_secret`, `client_assertion`).
+        zeroize::Zeroize::zeroize(&mut self.text);
     }
 }
 
-/// Values are not shown: a form may carry a client secret or a token.
 impl fmt::Debug for Form {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.pairs.iter().map(|(name, _)| name))
-            .finish()
+        f.debug_list().entries(self.names()).finish()
     }
 }
 
@@ -58,7 +59,8 @@ impl Form {
     /// Parses a form body in which the names in `repeatable` may appear more than once (RFC
     /// 8707's `resource`, say); every other name at most once.
     pub fn parse_repeatable(input: &[u8], repeatable: &[&str]) -> Result<Form, FormError> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut text = Vec::with_capacity(input.len());
+        let mut pairs = Vec::with_capacity(input.iter().filter(|&&b| b == b'&').count() + 1);
         for part in input.split(|&b| b == b'&') {
             if part.is_empty() {
                 continue;
@@ -67,58 +69,68 @@ impl Form {
                 Some(eq) => (&part[..eq], &part[eq + 1..]),
                 None => (part, &b""[..]),
             };
-            let name = decode_form_component(name)?;
-            let value = decode_form_component(value)?;
-            pairs.push((name, value));
+            let start = text.len();
+            decode_into(name, &mut text)?;
+            let middle = text.len();
+            decode_into(value, &mut text)?;
+            pairs.push([start, middle, text.len()]);
         }
-        if let Some(name) = first_repeated_name(&pairs, repeatable) {
+        // Each component is UTF-8 on its own (checked as it was decoded), so this cannot
+        // fail, and every offset is on a character boundary.
+        let text = String::from_utf8(text).map_err(|_| FormError::NotUtf8)?;
+        let form = Form { text, pairs };
+        if let Some(name) = first_repeated_name(&form, repeatable) {
             let shown: String = name.chars().take(MAX_ECHOED_NAME).collect();
             return Err(FormError::Repeated(shown));
         }
-        Ok(Form { pairs })
+        Ok(form)
+    }
+
+    /// Every pair's name and value, in body order.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.pairs.iter().map(|&[start, middle, end]| {
+            let name = self.text.get(start..middle).unwrap_or_default();
+            (name, self.text.get(middle..end).unwrap_or_default())
+        })
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(name, _)| name)
     }
 
     /// The value of `name`, treating an empty value as absent (RFC 6749 §3.2: "Parameters
     /// sent without a value MUST be treated as if they were omitted").
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
             .filter(|v| !v.is_empty())
     }
 
     /// Every non-empty value of `name`, in body order (for a name parsed as repeatable).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs
-            .iter()
-            .filter(move |(n, v)| n == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        self.iter()
+            .filter(move |(n, v)| *n == name && !v.is_empty())
+            .map(|(_, v)| v)
     }
 
     /// Whether `name` appears at all, even with an empty value.
     pub fn contains(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
+        self.names().any(|n| n == name)
     }
 }
 
 /// A name that appears more than once, other than the `repeatable` ones. OAuth requests carry
 /// a handful of parameters, which a linear scan checks fastest; a body of thousands of names is
 /// sorted instead, so a hostile body costs O(n log n), not O(n²).
-fn first_repeated_name<'a>(pairs: &'a [(String, String)], repeatable: &[&str]) -> Option<&'a str> {
-    let once = |name: &&String| !repeatable.contains(&name.as_str());
-    if pairs.len() <= 16 {
-        return pairs.iter().enumerate().find_map(|(i, (name, _))| {
-            (once(&name) && pairs[..i].iter().any(|(earlier, _)| earlier == name))
-                .then_some(name.as_str())
+fn first_repeated_name<'a>(form: &'a Form, repeatable: &[&str]) -> Option<&'a str> {
+    let once = |name: &&str| !repeatable.contains(name);
+    if form.pairs.len() <= 16 {
+        return form.names().enumerate().find_map(|(i, name)| {
+            (once(&name) && form.names().take(i).any(|earlier| earlier == name)).then_some(name)
         });
     }
-    let mut names: Vec<&str> = pairs
-        .iter()
-        .map(|(name, _)| name)
-        .filter(once)
-        .map(String::as_str)
-        .collect();
+    let mut names: Vec<&str> = form.names().filter(once).collect();
     names.sort_unstable();
     names.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
@@ -127,37 +139,44 @@ fn first_repeated_name<'a>(pairs: &'a [(String, String)], repeatable: &[&str]) -
 /// RFC 6749 §2.3.1 has Basic credentials encoded "using the application/x-www-form-urlencoded
 /// encoding algorithm", so they decode with this too.
 pub fn decode_form_component(input: &[u8]) -> Result<String, FormError> {
-    // Most components (`grant_type`, `client_credentials`, a scope, a token) encode nothing:
-    // one scan, one UTF-8 check and one copy.
-    if !input.iter().any(|&b| b == b'%' || b == b'+') {
-        return std::str::from_utf8(input)
-            .map(str::to_owned)
-            .map_err(|_| FormError::NotUtf8);
-    }
     let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'%' => {
-                let hi = input.get(i + 1).and_then(|&b| hex_value(b));
-                let lo = input.get(i + 2).and_then(|&b| hex_value(b));
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                    _ => return Err(FormError::BadPercentEncoding),
+    decode_into(input, &mut out)?;
+    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+}
+
+/// Appends `input`, decoded, to `out`; what it appends is UTF-8 on its own.
+fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), FormError> {
+    let start = out.len();
+    if !input.iter().any(|&b| b == b'%' || b == b'+') {
+        out.extend_from_slice(input);
+    } else {
+        let mut i = 0;
+        while i < input.len() {
+            match input[i] {
+                b'%' => {
+                    let hi = input.get(i + 1).and_then(|&b| hex_value(b));
+                    let lo = input.get(i + 2).and_then(|&b| hex_value(b));
+                    match (hi, lo) {
+                        (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                        _ => return Err(FormError::BadPercentEncoding),
+                    }
+                    i += 3;
                 }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            byte => {
-                out.push(byte);
-                i += 1;
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                byte => {
+                    out.push(byte);
+                    i += 1;
+                }
             }
         }
     }
-    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+    match out.get(start..).map(std::str::from_utf8) {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(FormError::NotUtf8),
+    }
 }
 
 fn hex_value(b: u8) -> Option<u8> {
