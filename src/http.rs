@@ -60,7 +60,7 @@ pub use metrics_endpoint::{serve_metrics, METRICS_PATH};
 pub use outbound::{Answer, Outbound, OutboundError};
 pub use per_address::address_key;
 pub use request_metrics::{ServerMetrics, OTHER_ROUTE};
-pub use response::{is_form_urlencoded, json_response, with_allow};
+pub use response::{is_form_urlencoded, json_response, json_text_response, with_allow};
 pub use server::{bind, serve, shutdown_signal};
 pub use server_cert::ServerCertificate;
 pub use tls::TlsSetupError;

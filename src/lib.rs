@@ -14,7 +14,8 @@
 //!   server's endpoints from its issuer URL, RFC 8414).
 //! - [`http`]: the transport: TLS, HTTP/1.1 and HTTP/2 serving, limits, timers, shutdown,
 //!   bodies, and the outgoing HTTPS client. Knows nothing of OAuth.
-//! - Leaves, used by any layer: [`form`] (strict form parsing), [`secret`] (random values,
+//! - Leaves, used by any layer: [`form`] (strict form parsing), [`json`] (JSON objects written
+//!   straight into a buffer, for the hot answers), [`secret`] (random values,
 //!   hashes, a string that never prints), [`certs`] (development certificates), [`files`]
 //!   (files created and replaced without writing through a planted link), [`access_log`]
 //!   (one line per request on stderr, text or JSON, off the request path), [`metrics`]
@@ -34,6 +35,7 @@ pub mod discovery;
 pub mod files;
 pub mod form;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod oauth;
 pub mod resource;

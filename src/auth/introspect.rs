@@ -14,29 +14,59 @@ use super::error::OAuthError;
 use super::token::Confirmation;
 use super::tokens::{StoreAnswer, StoreOp, TokenStore};
 use super::{label, AuthServer, Call};
-use crate::http::{json_response, Body};
-use crate::oauth::audience::Audience;
+use crate::http::{json_response, json_text_response, Body};
+use crate::json::JsonObject;
 use crate::oauth::{unix_now, INTROSPECT_PATH};
 use crate::secret::sha256;
 
-#[derive(Serialize)]
+/// What an active token's answer says (RFC 7662 §2.2), whichever kind of token it is.
 struct ActiveToken<'a> {
-    active: bool,
-    #[serde(skip_serializing_if = "str::is_empty")]
     scope: &'a str,
     client_id: &'a str,
-    token_type: &'static str,
     exp: u64,
     iat: u64,
     iss: &'a str,
-    #[serde(skip_serializing_if = "Audience::is_empty")]
-    aud: Audience<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sub: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jti: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cnf: Option<Confirmation>,
+    aud: &'a [Box<str>],
+    /// A JWT's own `sub` and `jti`; an opaque token has neither.
+    sub_jti: Option<(&'a str, &'a str)>,
+    /// `x5t#S256`, base64url of the bound certificate's SHA-256.
+    cnf: Option<String>,
+}
+
+impl ActiveToken<'_> {
+    /// The answer's JSON, written by hand: serde's generic path cost more than the rest of
+    /// the introspection (docs/BENCHMARKS.md).
+    fn to_json(&self) -> Vec<u8> {
+        let mut answer = JsonObject::with_capacity(160 + self.scope.len() + self.iss.len());
+        answer.boolean("active", true);
+        if !self.scope.is_empty() {
+            answer.string("scope", self.scope);
+        }
+        answer
+            .string("client_id", self.client_id)
+            .string("token_type", "Bearer")
+            .number("exp", self.exp)
+            .number("iat", self.iat)
+            .string("iss", self.iss);
+        match self.aud {
+            [] => {}
+            [one] => {
+                answer.string("aud", one);
+            }
+            many => {
+                answer.strings("aud", many.iter().map(|a| &**a));
+            }
+        }
+        if let Some((sub, jti)) = self.sub_jti {
+            answer.string("sub", sub).string("jti", jti);
+        }
+        if let Some(x5t_s256) = &self.cnf {
+            answer.object("cnf", |cnf| {
+                cnf.string("x5t#S256", x5t_s256);
+            });
+        }
+        answer.finish()
+    }
 }
 
 #[derive(Serialize)]
@@ -64,38 +94,32 @@ impl<S: TokenStore> AuthServer<S> {
             .await?;
         let inactive = || json_response(StatusCode::OK, &InactiveToken { active: false });
         let mut response = match (jwt, answer) {
-            (Some(jwt), StoreAnswer::Flag(denied)) if jwt.exp > now && !denied => json_response(
-                StatusCode::OK,
-                &ActiveToken {
-                    active: true,
+            (Some(jwt), StoreAnswer::Flag(denied)) if jwt.exp > now && !denied => {
+                let active = ActiveToken {
                     scope: &jwt.scope,
                     client_id: &jwt.client_id,
-                    token_type: "Bearer",
                     exp: jwt.exp,
                     iat: jwt.iat,
                     iss: &self.config.issuer,
-                    aud: Audience(&jwt.aud),
-                    sub: Some(&jwt.sub),
-                    jti: Some(&jwt.jti),
-                    cnf: jwt.cnf.clone().map(|x5t_s256| Confirmation { x5t_s256 }),
-                },
-            ),
-            (None, StoreAnswer::Record(Some(record))) => json_response(
-                StatusCode::OK,
-                &ActiveToken {
-                    active: true,
+                    aud: &jwt.aud,
+                    sub_jti: Some((&jwt.sub, &jwt.jti)),
+                    cnf: jwt.cnf.clone(),
+                };
+                json_text_response(StatusCode::OK, active.to_json())
+            }
+            (None, StoreAnswer::Record(Some(record))) => {
+                let active = ActiveToken {
                     scope: &record.grant.scope,
                     client_id: &record.grant.client_id,
-                    token_type: "Bearer",
                     exp: record.exp,
                     iat: record.iat,
                     iss: &self.config.issuer,
-                    aud: Audience(&record.grant.audience),
-                    sub: None,
-                    jti: None,
-                    cnf: record.cnf.as_deref().map(Confirmation::of),
-                },
-            ),
+                    aud: &record.grant.audience,
+                    sub_jti: None,
+                    cnf: record.cnf.as_deref().map(|c| Confirmation::of(c).x5t_s256),
+                };
+                json_text_response(StatusCode::OK, active.to_json())
+            }
             _ => inactive(),
         };
         label(&mut response, &caller.id);

@@ -16,6 +16,11 @@ use super::{Body, Refusal};
 pub fn json_response(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     // Serialising our own plain structs cannot fail; an empty object is the safe fallback.
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    json_text_response(status, body)
+}
+
+/// [`json_response`] for a body already written as JSON (see [`crate::json`]).
+pub fn json_text_response(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -1,0 +1,199 @@
+//! A JSON object written straight into a buffer, for the answers on the hot paths (a token, an
+//! introspection): serde's generic serializer, the map machinery and the buffer's regrowth
+//! cost more there than the work the answer reports (docs/BENCHMARKS.md, callgrind).
+//!
+//! Owns: member names (static, plain ASCII), string escaping exactly as RFC 8259 §7 requires
+//! and as `serde_json` does it (`"`, `\` and the control characters; everything else as UTF-8
+//! itself), unsigned integers, booleans, arrays of strings and nested objects. Does not own:
+//! reading JSON (serde does) or any answer's members (the handlers do).
+
+/// A JSON object under construction: members are written in call order.
+pub struct JsonObject {
+    out: Vec<u8>,
+    empty: bool,
+}
+
+impl JsonObject {
+    /// An empty object with room for `capacity` bytes before the buffer grows.
+    pub fn with_capacity(capacity: usize) -> JsonObject {
+        let mut out = Vec::with_capacity(capacity.max(2));
+        out.push(b'{');
+        JsonObject { out, empty: true }
+    }
+
+    fn name(&mut self, name: &'static str) {
+        debug_assert!(name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// `"name": "value"`.
+    pub fn string(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.name(name);
+        write_string(&mut self.out, value);
+        self
+    }
+
+    /// `"name": n`.
+    pub fn number(&mut self, name: &'static str, value: u64) -> &mut Self {
+        self.name(name);
+        write_number(&mut self.out, value);
+        self
+    }
+
+    /// `"name": true` or `false`.
+    pub fn boolean(&mut self, name: &'static str, value: bool) -> &mut Self {
+        self.name(name);
+        let text: &[u8] = if value { b"true" } else { b"false" };
+        self.out.extend_from_slice(text);
+        self
+    }
+
+    /// `"name": ["a", "b"]`.
+    pub fn strings<'s>(
+        &mut self,
+        name: &'static str,
+        values: impl IntoIterator<Item = &'s str>,
+    ) -> &mut Self {
+        self.name(name);
+        self.out.push(b'[');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_string(&mut self.out, value);
+        }
+        self.out.push(b']');
+        self
+    }
+
+    /// `"name": {...}`, the members written by `members`.
+    pub fn object(
+        &mut self,
+        name: &'static str,
+        members: impl FnOnce(&mut JsonObject),
+    ) -> &mut Self {
+        self.name(name);
+        let mut inner = JsonObject {
+            out: std::mem::take(&mut self.out),
+            empty: true,
+        };
+        inner.out.push(b'{');
+        members(&mut inner);
+        inner.out.push(b'}');
+        self.out = inner.out;
+        self
+    }
+
+    /// The object's text.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.out.push(b'}');
+        self.out
+    }
+}
+
+/// `value` as a JSON string, quotes included.
+fn write_string(out: &mut Vec<u8>, value: &str) {
+    out.push(b'"');
+    let bytes = value.as_bytes();
+    let mut plain_from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain_from..i]);
+        plain_from = i + 1;
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+    }
+    out.extend_from_slice(&bytes[plain_from..]);
+    out.push(b'"');
+}
+
+fn write_number(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `value % 10` is a single digit.
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn an_object_reads_back_as_written() {
+        let mut object = JsonObject::with_capacity(8);
+        object
+            .boolean("active", true)
+            .string("scope", "read write")
+            .number("exp", 0)
+            .number("iat", u64::MAX)
+            .strings("aud", ["https://a", "https://b"])
+            .object("cnf", |cnf| {
+                cnf.string("x5t#S256", "abc");
+            })
+            .boolean("off", false);
+        let text = String::from_utf8(object.finish()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"active":true,"scope":"read write","exp":0,"iat":18446744073709551615,"aud":["https://a","https://b"],"cnf":{"x5t#S256":"abc"},"off":false}"#
+        );
+        assert_eq!(
+            String::from_utf8(JsonObject::with_capacity(0).finish()).unwrap(),
+            "{}"
+        );
+    }
+
+    proptest! {
+        // Byte for byte what serde_json writes, for any string and number.
+        #[test]
+        fn strings_and_numbers_are_written_as_serde_json_writes_them(value in any::<String>(), n in any::<u64>()) {
+            let mut object = JsonObject::with_capacity(0);
+            // serde_json's map is sorted by name: write the members in that order.
+            object.strings("a", [value.as_str()]).number("n", n).string("s", &value);
+            let ours = String::from_utf8(object.finish()).unwrap();
+            let theirs = serde_json::json!({"a": [value], "n": n, "s": value});
+            prop_assert_eq!(ours, serde_json::to_string(&theirs).unwrap());
+        }
+
+        #[test]
+        fn control_characters_are_escaped(value in "[\\x00-\\x1f\"\\\\a-z\u{80}-\u{10ffff}]{0,40}") {
+            let mut object = JsonObject::with_capacity(0);
+            object.string("s", &value);
+            let text = String::from_utf8(object.finish()).unwrap();
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            prop_assert_eq!(back["s"].as_str(), Some(value.as_str()));
+        }
+    }
+}
