@@ -1,6 +1,6 @@
 # Shared set-up of the measurement scripts (sourced, not run): installs wrk if missing, builds
-# the release binaries (for $TARGET when set, e.g. the static musl build) and sets $bin to the
-# directory that holds them (cargo's own answer, so CARGO_TARGET_DIR is honoured); makes $work, a scratch directory, and $pids, the processes the
+# the release binaries (for $TARGET when set, e.g. the static musl build; none when $BIN names
+# a directory of binaries) and sets $bin to the directory that holds them (cargo's own answer, so CARGO_TARGET_DIR is honoured); makes $work, a scratch directory, and $pids, the processes the
 # script starts (append to it), both cleaned up when the script exits; json (a member of the
 # JSON on stdin) and free_ports N (N free loopback ports).
 if ! command -v wrk >/dev/null; then
@@ -9,8 +9,11 @@ if ! command -v wrk >/dev/null; then
   else sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null; fi
 fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-# TARGET=x86_64-unknown-linux-musl measures the static musl build instead.
-if [ -n "${TARGET:-}" ]; then
+# TARGET=x86_64-unknown-linux-musl measures the static musl build instead; BIN=DIR measures
+# the binaries already in DIR (a copy of another build, for interleaved comparisons).
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+elif [ -n "${TARGET:-}" ]; then
   cargo build --release -q --bins --target "$TARGET"
   bin=$target_dir/$TARGET/release
 else

@@ -1,7 +1,7 @@
 //! What the binaries share: their `main` (help, errors, exit status), the runtime, the flags
 //! of the services that call the authorization server, loading a client secret, fitting
 //! the connection cap under the open-file limit, and (`operations`) the metrics listener, the
-//! log format and the SIGHUP reload.
+//! log format and the SIGHUP reload; in the static musl build, the allocator.
 //!
 //! Included by each binary with `#[path]`; not part of the library, which never prints or
 //! exits and does not own process-wide settings. Owns: everything about start-up that is not
@@ -12,6 +12,12 @@
 
 pub mod flags;
 pub mod operations;
+
+/// The static musl build's allocator (see Cargo.toml): a process-wide choice, so the binaries
+/// make it, never the library.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
