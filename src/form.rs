@@ -59,7 +59,7 @@ impl Form {
     /// Parses a form body in which the names in `repeatable` may appear more than once (RFC
     /// 8707's `resource`, say); every other name at most once.
     pub fn parse_repeatable(input: &[u8], repeatable: &[&str]) -> Result<Form, FormError> {
-        let mut text = Vec::with_capacity(input.len());
+        let mut text = String::with_capacity(input.len());
         let mut pairs = Vec::with_capacity(input.iter().filter(|&&b| b == b'&').count() + 1);
         for part in input.split(|&b| b == b'&') {
             if part.is_empty() {
@@ -70,14 +70,11 @@ impl Form {
                 None => (part, &b""[..]),
             };
             let start = text.len();
-            decode_into(name, &mut text)?;
+            decode_onto(name, &mut text)?;
             let middle = text.len();
-            decode_into(value, &mut text)?;
+            decode_onto(value, &mut text)?;
             pairs.push([start, middle, text.len()]);
         }
-        // Each component is UTF-8 on its own (checked as it was decoded), so this cannot
-        // fail, and every offset is on a character boundary.
-        let text = String::from_utf8(text).map_err(|_| FormError::NotUtf8)?;
         let form = Form { text, pairs };
         if let Some(name) = first_repeated_name(&form, repeatable) {
             let shown: String = name.chars().take(MAX_ECHOED_NAME).collect();
@@ -86,37 +83,47 @@ impl Form {
         Ok(form)
     }
 
-    /// Every pair's name and value, in body order.
-    fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.pairs.iter().map(|&[start, middle, end]| {
-            let name = self.text.get(start..middle).unwrap_or_default();
-            (name, self.text.get(middle..end).unwrap_or_default())
-        })
+    // Each component was pushed as a whole `str`, so every offset is a character boundary
+    // and these slices never come back empty for want of one.
+    fn name_of(&self, &[start, middle, _]: &[usize; 3]) -> &str {
+        self.text.get(start..middle).unwrap_or_default()
+    }
+
+    fn value_of(&self, &[_, middle, end]: &[usize; 3]) -> &str {
+        self.text.get(middle..end).unwrap_or_default()
+    }
+
+    /// The pairs whose name is `name`, compared as bytes (no slicing of the names).
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [usize; 3]> + 'a {
+        let bytes = self.text.as_bytes();
+        self.pairs
+            .iter()
+            .filter(move |&&[start, middle, _]| bytes.get(start..middle) == Some(name.as_bytes()))
     }
 
     fn names(&self) -> impl Iterator<Item = &str> + '_ {
-        self.iter().map(|(name, _)| name)
+        self.pairs.iter().map(|pair| self.name_of(pair))
     }
 
     /// The value of `name`, treating an empty value as absent (RFC 6749 §3.2: "Parameters
     /// sent without a value MUST be treated as if they were omitted").
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v)
+        self.named(name)
+            .next()
+            .map(|pair| self.value_of(pair))
             .filter(|v| !v.is_empty())
     }
 
     /// Every non-empty value of `name`, in body order (for a name parsed as repeatable).
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |(n, v)| *n == name && !v.is_empty())
-            .map(|(_, v)| v)
+        self.named(name)
+            .map(|pair| self.value_of(pair))
+            .filter(|v| !v.is_empty())
     }
 
     /// Whether `name` appears at all, even with an empty value.
     pub fn contains(&self, name: &str) -> bool {
-        self.names().any(|n| n == name)
+        self.named(name).next().is_some()
     }
 }
 
@@ -139,44 +146,45 @@ fn first_repeated_name<'a>(form: &'a Form, repeatable: &[&str]) -> Option<&'a st
 /// RFC 6749 §2.3.1 has Basic credentials encoded "using the application/x-www-form-urlencoded
 /// encoding algorithm", so they decode with this too.
 pub fn decode_form_component(input: &[u8]) -> Result<String, FormError> {
-    let mut out = Vec::with_capacity(input.len());
-    decode_into(input, &mut out)?;
-    String::from_utf8(out).map_err(|_| FormError::NotUtf8)
+    let mut out = String::with_capacity(input.len());
+    decode_onto(input, &mut out)?;
+    Ok(out)
 }
 
-/// Appends `input`, decoded, to `out`; what it appends is UTF-8 on its own.
-fn decode_into(input: &[u8], out: &mut Vec<u8>) -> Result<(), FormError> {
-    let start = out.len();
+/// Appends `input`, decoded, to `out`.
+fn decode_onto(input: &[u8], out: &mut String) -> Result<(), FormError> {
     if !input.iter().any(|&b| b == b'%' || b == b'+') {
-        out.extend_from_slice(input);
-    } else {
-        let mut i = 0;
-        while i < input.len() {
-            match input[i] {
-                b'%' => {
-                    let hi = input.get(i + 1).and_then(|&b| hex_value(b));
-                    let lo = input.get(i + 2).and_then(|&b| hex_value(b));
-                    match (hi, lo) {
-                        (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                        _ => return Err(FormError::BadPercentEncoding),
-                    }
-                    i += 3;
+        out.push_str(std::str::from_utf8(input).map_err(|_| FormError::NotUtf8)?);
+        return Ok(());
+    }
+    let mut decoded = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'%' => {
+                let hi = input.get(i + 1).and_then(|&b| hex_value(b));
+                let lo = input.get(i + 2).and_then(|&b| hex_value(b));
+                match (hi, lo) {
+                    (Some(hi), Some(lo)) => decoded.push(hi << 4 | lo),
+                    _ => return Err(FormError::BadPercentEncoding),
                 }
-                b'+' => {
-                    out.push(b' ');
-                    i += 1;
-                }
-                byte => {
-                    out.push(byte);
-                    i += 1;
-                }
+                i += 3;
+            }
+            b'+' => {
+                decoded.push(b' ');
+                i += 1;
+            }
+            byte => {
+                decoded.push(byte);
+                i += 1;
             }
         }
     }
-    match out.get(start..).map(std::str::from_utf8) {
-        Some(Ok(_)) => Ok(()),
-        _ => Err(FormError::NotUtf8),
-    }
+    let text = std::str::from_utf8(&decoded).map_err(|_| FormError::NotUtf8);
+    let pushed = text.map(|text| out.push_str(text));
+    // The decoded bytes may be a secret's.
+    zeroize::Zeroize::zeroize(&mut decoded);
+    pushed
 }
 
 fn hex_value(b: u8) -> Option<u8> {

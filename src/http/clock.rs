@@ -162,17 +162,36 @@ impl Drop for InFlight {
 /// `state` carries a partial match from one read to the next (0 none, 1 after `\n`, 2 after
 /// `\n\r`).
 fn find_head_end(state: &mut u8, bytes: &[u8]) -> Option<usize> {
-    for (i, &byte) in bytes.iter().enumerate() {
-        *state = match (byte, *state) {
-            (b'\n', 1 | 2) => {
-                *state = 0;
-                return Some(i + 1);
-            }
-            (b'\n', _) => 1,
-            (b'\r', 1) => 2,
-            _ => 0,
-        };
+    let &last = bytes.last()?;
+    // Only a line feed can end a head: jump from one to the next (memchr reads a word or a
+    // vector at a time; a head is a few hundred bytes and a handful of lines) and look back at
+    // what came before it, in this read or, at its start, in `state`.
+    let carried = *state;
+    let before = |i: usize| -> u8 {
+        // The state the byte-by-byte automaton is in just before `bytes[i]`, given that no
+        // head end was found before `i`.
+        match i.checked_sub(1).map(|j| bytes[j]) {
+            None => carried,
+            Some(b'\n') => 1,
+            Some(b'\r') => match i.checked_sub(2).map(|j| bytes[j]) {
+                None if carried == 1 => 2,
+                Some(b'\n') => 2,
+                _ => 0,
+            },
+            Some(_) => 0,
+        }
+    };
+    for i in memchr::memchr_iter(b'\n', bytes) {
+        if matches!(before(i), 1 | 2) {
+            *state = 0;
+            return Some(i + 1);
+        }
     }
+    *state = match last {
+        b'\n' => 1,
+        b'\r' if before(bytes.len() - 1) == 1 => 2,
+        _ => 0,
+    };
     None
 }
 
@@ -232,6 +251,37 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The automaton [`find_head_end`] shortcuts, a byte at a time.
+    fn head_end_byte_by_byte(state: &mut u8, bytes: &[u8]) -> Option<usize> {
+        for (i, &byte) in bytes.iter().enumerate() {
+            *state = match (byte, *state) {
+                (b'\n', 1 | 2) => {
+                    *state = 0;
+                    return Some(i + 1);
+                }
+                (b'\n', _) => 1,
+                (b'\r', 1) => 2,
+                _ => 0,
+            };
+        }
+        None
+    }
+
+    proptest! {
+        // Same answer and same carried state as the byte-by-byte automaton, for any bytes
+        // (drawn mostly from the characters that matter) and any state carried in.
+        #[test]
+        fn the_scan_agrees_with_the_automaton(
+            bytes in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), any::<u8>()], 0..40),
+            carried in 0u8..3,
+        ) {
+            let (mut ours, mut theirs) = (carried, carried);
+            prop_assert_eq!(find_head_end(&mut ours, &bytes), head_end_byte_by_byte(&mut theirs, &bytes));
+            prop_assert_eq!(ours, theirs);
+        }
+    }
 
     /// Where the first head ends when `stream` arrives in `reads` pieces of these sizes.
     fn head_end_in_pieces(stream: &[u8], sizes: &[usize]) -> Option<usize> {
