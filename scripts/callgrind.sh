@@ -6,6 +6,7 @@
 #   scripts/callgrind.sh [REQUESTS] [ENDPOINT...]    (defaults: 2000, healthz token introspect)
 #
 # ENDPOINT is healthz, token, introspect, or token_jwt (a token from a server issuing ES256 JWTs).
+# TARGET=x86_64-unknown-linux-musl counts the static musl build instead.
 #
 # Builds the `profiling` profile (the release code with symbols), runs the server under
 # callgrind once per endpoint, sends REQUESTS requests over one keep-alive connection (python3),
@@ -19,9 +20,16 @@ shift || true
 endpoints=("$@")
 [ ${#endpoints[@]} -gt 0 ] || endpoints=(healthz token introspect)
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)" >&2; exit 1; }
-cargo build --profile profiling -q --bin oauth-server
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/profiling
-out=target/callgrind
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+if [ -n "${TARGET:-}" ]; then
+  cargo build --profile profiling -q --bin oauth-server --target "$TARGET"
+  bin=$target_dir/$TARGET/profiling
+  out=target/callgrind/$TARGET
+else
+  cargo build --profile profiling -q --bin oauth-server
+  bin=$target_dir/profiling
+  out=target/callgrind
+fi
 mkdir -p "$out"
 work=$(mktemp -d)
 pid=

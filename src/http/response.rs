@@ -45,11 +45,16 @@ pub fn is_form_urlencoded(headers: &HeaderMap) -> bool {
     let (Some(value), None) = (values.next(), values.next()) else {
         return false;
     };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    // What every client sends, compared as it is before the general case.
+    if value.as_bytes() == FORM.as_bytes() {
+        return true;
+    }
     let Ok(value) = value.to_str() else {
         return false;
     };
     let media_type = value.split(';').next().unwrap_or("").trim();
-    media_type.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    media_type.eq_ignore_ascii_case(FORM)
 }
 
 /// The default answer to a transport refusal: its status and reason as plain text.
