@@ -9,8 +9,9 @@
 use std::fmt;
 
 /// A parsed form: name/value pairs in body order, each name at most once. Every decoded name
-/// and value is kept in one buffer (two allocations per form, not two per parameter: this is
-/// on every token request's path).
+/// and value is kept in one buffer (two allocations per form, and a passing one for each
+/// component with a `%` or `+`, instead of two per parameter: this is on every token
+/// request's path).
 #[derive(Default)]
 pub struct Form {
     /// The decoded names and values, one after another.
@@ -59,8 +60,12 @@ impl Form {
     /// Parses a form body in which the names in `repeatable` may appear more than once (RFC
     /// 8707's `resource`, say); every other name at most once.
     pub fn parse_repeatable(input: &[u8], repeatable: &[&str]) -> Result<Form, FormError> {
-        let mut text = String::with_capacity(input.len());
-        let mut pairs = Vec::with_capacity(input.iter().filter(|&&b| b == b'&').count() + 1);
+        // Built first, so that a body refused half-way is still wiped (its `Drop`): what was
+        // decoded before the fault may be a secret.
+        let mut form = Form {
+            text: String::with_capacity(input.len()),
+            pairs: Vec::with_capacity(input.iter().filter(|&&b| b == b'&').count() + 1),
+        };
         for part in input.split(|&b| b == b'&') {
             if part.is_empty() {
                 continue;
@@ -69,13 +74,12 @@ impl Form {
                 Some(eq) => (&part[..eq], &part[eq + 1..]),
                 None => (part, &b""[..]),
             };
-            let start = text.len();
-            decode_onto(name, &mut text)?;
-            let middle = text.len();
-            decode_onto(value, &mut text)?;
-            pairs.push([start, middle, text.len()]);
+            let start = form.text.len();
+            decode_onto(name, &mut form.text)?;
+            let middle = form.text.len();
+            decode_onto(value, &mut form.text)?;
+            form.pairs.push([start, middle, form.text.len()]);
         }
-        let form = Form { text, pairs };
         if let Some(name) = first_repeated_name(&form, repeatable) {
             let shown: String = name.chars().take(MAX_ECHOED_NAME).collect();
             return Err(FormError::Repeated(shown));
@@ -166,7 +170,10 @@ fn decode_onto(input: &[u8], out: &mut String) -> Result<(), FormError> {
                 let lo = input.get(i + 2).and_then(|&b| hex_value(b));
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => decoded.push(hi << 4 | lo),
-                    _ => return Err(FormError::BadPercentEncoding),
+                    _ => {
+                        zeroize::Zeroize::zeroize(&mut decoded);
+                        return Err(FormError::BadPercentEncoding);
+                    }
                 }
                 i += 3;
             }

@@ -1,6 +1,6 @@
 //! A JSON object written straight into a buffer, for the answers on the hot paths (a token, an
-//! introspection): serde's generic serializer, the map machinery and the buffer's regrowth
-//! cost more there than the work the answer reports (docs/BENCHMARKS.md, callgrind).
+//! introspection), where serde's generic serializer, its map machinery and a regrowing buffer
+//! were a measurable share of the request (docs/BENCHMARKS.md, issue 14).
 //!
 //! Owns: member names (static, plain ASCII), string escaping exactly as RFC 8259 §7 requires
 //! and as `serde_json` does it (`"`, `\` and the control characters; everything else as UTF-8

@@ -24,7 +24,9 @@ pub const SECRET_BYTES: usize = 32;
 pub struct RandomUnavailable;
 
 /// Bytes of OS randomness one thread fetches at a time: one `getrandom` system call per 32
-/// tokens rather than one per token.
+/// tokens rather than one per token. The price: a thread's next values (31 at most) sit in its
+/// pool until handed out, as a user-space generator's state would, and a dump of the process's
+/// memory would show tokens not issued yet; one would show its TLS and signing keys already.
 const POOL_BYTES: usize = 32 * SECRET_BYTES;
 
 /// OS random bytes not yet handed out, `pool[used..]`; what was handed out is zero.

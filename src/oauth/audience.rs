@@ -41,6 +41,20 @@ impl Audience<'_> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Writes the list as member `name` of `object`, spelled as its `Serialize` spells it, and
+    /// nothing when it is empty.
+    pub fn write_to(&self, object: &mut crate::json::JsonObject, name: &'static str) {
+        match self.0 {
+            [] => {}
+            [one] => {
+                object.string(name, one);
+            }
+            many => {
+                object.strings(name, many.iter().map(|a| &**a));
+            }
+        }
+    }
 }
 
 impl Serialize for Audience<'_> {

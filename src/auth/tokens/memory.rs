@@ -38,8 +38,9 @@ impl Hasher for TokenHashHasher {
 }
 
 /// The first 128 bits of a token's SHA-256: the map key. Two live tokens sharing them is a
-/// 2^-128 event per pair, and finding a token that matches a live one's is a second preimage
-/// of 128 bits: as good a key as the whole hash, in half the bytes.
+/// 2^-128 event per pair; a made-up token that lands on one of N live tokens' keys takes about
+/// 2^(128 - log2 N) guesses, each one a request (the hashes are never shown): for any N this
+/// store can hold, out of reach, in half the bytes of the whole hash.
 type Key = [u8; 16];
 
 fn key(hash: &TokenHash) -> Key {
