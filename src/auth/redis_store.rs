@@ -8,27 +8,31 @@
 //! admission of its client and its operation run in one Lua script ([`scripts`]); a
 //! `private_key_jwt` request makes one more, before it, to record its assertion (`SET NX`,
 //! which must answer before the client counts as authenticated); the connection is one
-//! multiplexed TCP (or TLS) connection per process, which redis-rs's `ConnectionManager`
-//! re-opens by itself, and which pipelines the commands of concurrent requests.
+//! pipelined TCP (or TLS) connection per process, which [`link`] re-opens by itself (our own
+//! small RESP2 client, [`resp`]: redis-rs and its connection manager were 657 KB of the
+//! `oauth-server` binary, which must stay under 3 MiB, for five commands).
 //!
 //! Failure, and why the numbers: a call that has no answer within [`CALL_DEADLINE`] (1 s)
 //! fails, and so does the request (503 with `Retry-After`, never a guess: never a token other
 //! replicas will not know, never `{"active": false}` for a token that may be live). Within the
-//! deadline the manager gets [`RESPONSE_TIMEOUT`] (500 ms) per command and
-//! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, retrying with a back-off of 50 ms
-//! doubling to at most [`MAX_BACKOFF`] (200 ms): a Redis that comes back is in use again
-//! within about a quarter of a second. `/readyz` PINGs at most once a second and caches the
+//! deadline the link gets [`RESPONSE_TIMEOUT`] (500 ms) per command and
+//! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, and after a failed attempt waits
+//! 50 ms, doubling to at most [`MAX_BACKOFF`] (200 ms), before the next: a Redis that comes
+//! back is in use again within about a quarter of a second. `/readyz` PINGs at most once a second and caches the
 //! answer. Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]),
-//! the URL grammar ([`url`]), or what the operations mean (see [`crate::auth::tokens`]).
+//! the URL grammar ([`url`]), the protocol ([`resp`]), the connection ([`link`]), or what the
+//! operations mean (see [`crate::auth::tokens`]).
 
+mod link;
 pub mod record;
+pub mod resp;
 pub mod scripts;
 mod url;
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-use redis::{Script, Value};
+use link::{CallError, Link};
+use resp::{Command, Script, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -42,9 +46,9 @@ use scripts::Keys;
 
 /// The longest any one call to Redis may take before the request is answered 503.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(1);
-/// How long the manager waits for one answer.
+/// How long the link waits for one answer.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-/// How long the manager waits for one connection (TCP, TLS and the handshake).
+/// How long the link waits for one connection (TCP, TLS, `AUTH` and `SELECT`).
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
 /// The longest wait between two connection attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_millis(200);
@@ -65,7 +69,7 @@ pub enum StoreUrlError {
 
 /// The Redis store. Cheap to share: one per process, behind the server's `Arc`.
 pub struct RedisStore {
-    connection: ConnectionManager,
+    link: Link,
     keys: Keys,
     admit: Script,
     failure: Script,
@@ -115,31 +119,14 @@ impl RedisStore {
         {
             return Err(StoreUrlError::Prefix);
         }
-        let url::StoreUrl {
-            info,
-            tls,
-            location,
-        } = url::parse(url)?;
-        if tls {
-            // redis-rs builds its rustls configuration with the process-wide provider: make it
-            // ring, the one the rest of the crate uses (a no-op when one is already set).
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = redis::Client::open(info).map_err(|_| StoreUrlError::Invalid)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(MAX_BACKOFF)
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|_| StoreUrlError::Invalid)?;
+        let url::StoreUrl { target, location } = url::parse(url)?;
+        let link = Link::new(target).map_err(|_| StoreUrlError::Invalid)?;
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let tolerance = budget
             .refill_every
             .saturating_mul(budget.burst.saturating_sub(1));
         Ok(RedisStore {
-            connection,
+            link,
             keys: Keys::new(prefix),
             admit: Script::new(&scripts::admit()),
             failure: Script::new(&scripts::failure()),
@@ -168,50 +155,102 @@ impl RedisStore {
     /// any replica recorded it before (a replay). One `SET NX EXAT`: two replicas given the same
     /// assertion at once, one wins.
     pub async fn use_once(&self, jti_hash: &[u8; 32], exp: u64) -> Result<bool, StoreUnavailable> {
-        let mut cmd = redis::cmd("SET");
+        let mut cmd = Command::new("SET");
         cmd.arg(self.keys.assertion(jti_hash))
             .arg(b"")
             .arg("NX")
             .arg("EXAT")
-            .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
-        let answer: Value = self.query(&cmd).await?;
-        Ok(matches!(answer, Value::Okay))
+            .num(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
+        match self.query(&cmd).await? {
+            Value::Nil => Ok(false),
+            answer if answer.is_ok() => Ok(true),
+            _ => Err(odd("SET NX")),
+        }
     }
 
-    async fn query<T: redis::FromRedisValue>(
+    /// One command's reply; an error reply is an error.
+    async fn query(&self, cmd: &Command) -> Result<Value, StoreUnavailable> {
+        within_deadline(self.link.call(cmd)).await
+    }
+
+    /// A command whose only good reply is `+OK`.
+    async fn query_ok(&self, cmd: &Command) -> Result<(), StoreUnavailable> {
+        match self.query(cmd).await? {
+            answer if answer.is_ok() => Ok(()),
+            _ => Err(odd("a write")),
+        }
+    }
+
+    /// A script's reply, by its hash, sent whole when Redis does not know it yet.
+    async fn eval(
         &self,
-        cmd: &redis::Cmd,
-    ) -> Result<T, StoreUnavailable> {
-        let mut connection = self.connection.clone();
-        within_deadline(cmd.query_async(&mut connection)).await
+        script: &Script,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
+    ) -> Result<Value, StoreUnavailable> {
+        within_deadline(async {
+            let answer = self.link.call(&script.by_hash(keys, args)).await?;
+            if answer.error_kind() == Some("NOSCRIPT") {
+                return self.link.call(&script.whole(keys, args)).await;
+            }
+            Ok(answer)
+        })
+        .await
     }
 
+    /// A throttling script's `{wait_ms, answer}`.
     async fn run(
         &self,
-        invocation: &redis::ScriptInvocation<'_>,
+        script: &Script,
+        keys: &[Vec<u8>],
+        args: &[Vec<u8>],
     ) -> Result<(u64, Value), StoreUnavailable> {
-        let mut connection = self.connection.clone();
-        within_deadline(invocation.invoke_async(&mut connection)).await
+        match self.eval(script, keys, args).await? {
+            Value::Array(items) => match <[Value; 2]>::try_from(items) {
+                Ok([Value::Int(wait_ms), answer]) => {
+                    Ok((u64::try_from(wait_ms).map_err(|_| odd("a script"))?, answer))
+                }
+                _ => Err(odd("a script")),
+            },
+            _ => Err(odd("a script")),
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreUnavailable> {
-        let answer: String = self.query(&redis::cmd("PING")).await?;
-        if answer == "PONG" {
-            Ok(())
-        } else {
-            Err(StoreUnavailable("PING was not answered PONG".into()))
+        match self.query(&Command::new("PING")).await? {
+            Value::Status(pong) if pong == "PONG" => Ok(()),
+            _ => Err(StoreUnavailable("PING was not answered PONG".into())),
         }
     }
 }
 
-/// The answer of a call to Redis, or why there is none: its error kind (never its text, which
-/// could quote a command), or the deadline.
-async fn within_deadline<T>(
-    call: impl std::future::Future<Output = redis::RedisResult<T>>,
-) -> Result<T, StoreUnavailable> {
+/// A reply of the wrong shape for `what`.
+fn odd(what: &str) -> StoreUnavailable {
+    StoreUnavailable(format!("Redis answered {what} oddly"))
+}
+
+/// A number as a command argument.
+fn num(n: u64) -> Vec<u8> {
+    n.to_string().into_bytes()
+}
+
+/// The reply of a call to Redis, or why there is none: an error reply's kind (its first word,
+/// never its text, which could quote a command), why the link has none, or the deadline.
+async fn within_deadline(
+    call: impl std::future::Future<Output = Result<Value, CallError>>,
+) -> Result<Value, StoreUnavailable> {
     match tokio::time::timeout(CALL_DEADLINE, call).await {
+        Ok(Ok(Value::Error(text))) => {
+            let kind = text.split(' ').next().unwrap_or_default();
+            let kind: String = kind
+                .chars()
+                .filter(char::is_ascii_uppercase)
+                .take(32)
+                .collect();
+            Err(StoreUnavailable(format!("Redis error ({kind})")))
+        }
         Ok(Ok(answer)) => Ok(answer),
-        Ok(Err(e)) => Err(StoreUnavailable(format!("Redis error ({:?})", e.kind()))),
+        Ok(Err(CallError(why))) => Err(StoreUnavailable(format!("Redis error ({why})"))),
         Err(_) => Err(StoreUnavailable(format!(
             "Redis did not answer within {CALL_DEADLINE:?}"
         ))),
@@ -239,14 +278,9 @@ impl FailureCounters for RedisStore {
     }
 
     async fn count_failure(&self, attempt: Attempt<'_>) -> Result<Admission, StoreUnavailable> {
-        let mut invocation = self.failure.prepare_invoke();
-        invocation
-            .key(self.keys.lockout(&attempt))
-            .key(self.keys.budget(&attempt));
-        for arg in self.failure_args {
-            invocation.arg(arg);
-        }
-        let (wait_ms, _) = self.run(&invocation).await?;
+        let keys = [self.keys.lockout(&attempt), self.keys.budget(&attempt)];
+        let args: Vec<Vec<u8>> = self.failure_args.iter().map(|&a| num(a)).collect();
+        let (wait_ms, _) = self.run(&self.failure, &keys, &args).await?;
         Ok(admission(wait_ms))
     }
 }
@@ -273,12 +307,12 @@ impl ReplayCache for RedisStore {
 impl TokenStore for RedisStore {
     async fn insert(&self, hash: TokenHash, record: TokenRecord) -> Result<(), StoreUnavailable> {
         let value = record::encode(&record).ok_or_else(unstorable)?;
-        let mut cmd = redis::cmd("SET");
+        let mut cmd = Command::new("SET");
         cmd.arg(self.keys.token(&hash))
             .arg(value)
             .arg("EXAT")
-            .arg(record.exp);
-        self.query::<()>(&cmd).await
+            .num(record.exp);
+        self.query_ok(&cmd).await
     }
 
     async fn get(
@@ -286,36 +320,41 @@ impl TokenStore for RedisStore {
         hash: &TokenHash,
         now: u64,
     ) -> Result<Option<TokenRecord>, StoreUnavailable> {
-        let mut cmd = redis::cmd("GET");
+        let mut cmd = Command::new("GET");
         cmd.arg(self.keys.token(hash));
-        let value: Option<Vec<u8>> = self.query(&cmd).await?;
-        live(value.as_deref(), now)
+        match self.query(&cmd).await? {
+            Value::Nil => Ok(None),
+            Value::Bulk(bytes) => live(Some(&bytes), now),
+            _ => Err(odd("GET")),
+        }
     }
 
     async fn revoke(&self, hash: &TokenHash, client_id: &str) -> Result<bool, StoreUnavailable> {
-        let mut invocation = self.revoke.prepare_invoke();
-        invocation
-            .key(self.keys.token(hash))
-            .arg(record::owner_prefix(client_id));
-        let mut connection = self.connection.clone();
-        let removed: u64 = within_deadline(invocation.invoke_async(&mut connection)).await?;
-        Ok(removed == 1)
+        let keys = [self.keys.token(hash)];
+        let args = [record::owner_prefix(client_id)];
+        match self.eval(&self.revoke, &keys, &args).await? {
+            Value::Int(removed) => Ok(removed == 1),
+            _ => Err(odd("a script")),
+        }
     }
 
     async fn deny(&self, hash: TokenHash, exp: u64) -> Result<(), StoreUnavailable> {
-        let mut cmd = redis::cmd("SET");
+        let mut cmd = Command::new("SET");
         cmd.arg(self.keys.denied(&hash))
             .arg(b"")
             .arg("EXAT")
-            .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
-        self.query::<()>(&cmd).await
+            .num(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
+        self.query_ok(&cmd).await
     }
 
     async fn is_denied(&self, hash: &TokenHash, _now: u64) -> Result<bool, StoreUnavailable> {
         // The entry outlives the token's `exp` by the skew margin, on Redis's clock.
-        let mut cmd = redis::cmd("EXISTS");
+        let mut cmd = Command::new("EXISTS");
         cmd.arg(self.keys.denied(hash));
-        Ok(self.query::<u64>(&cmd).await? == 1)
+        match self.query(&cmd).await? {
+            Value::Int(n) => Ok(n == 1),
+            _ => Err(odd("EXISTS")),
+        }
     }
 
     async fn admit_then(
@@ -323,44 +362,39 @@ impl TokenStore for RedisStore {
         attempt: Attempt<'_>,
         op: StoreOp<'_>,
     ) -> Result<Result<StoreAnswer, Duration>, StoreUnavailable> {
-        let mut invocation = self.admit.prepare_invoke();
-        invocation
-            .key(self.keys.lockout(&attempt))
-            .key(self.keys.budget(&attempt))
-            .arg(self.tolerance_ms);
-        let expect = match op {
+        // The script's keys: the pair's lockout, the source's budget, the operation's key; its
+        // arguments: the budget's tolerance, the operation's tag and the operation's own.
+        let mut args = vec![num(self.tolerance_ms)];
+        let (key, expect) = match op {
             StoreOp::Nothing => {
-                invocation.key(self.keys.unused()).arg("n");
-                Expect::Done
+                args.push(b"n".to_vec());
+                (self.keys.unused(), Expect::Done)
             }
             StoreOp::Insert(hash, record) => {
                 let value = record::encode(&record).ok_or_else(unstorable)?;
-                invocation.key(self.keys.token(&hash)).arg("i");
-                invocation.arg(value).arg(record.exp);
-                Expect::Done
+                args.extend([b"i".to_vec(), value, num(record.exp)]);
+                (self.keys.token(&hash), Expect::Done)
             }
             StoreOp::Get(hash, now) => {
-                invocation.key(self.keys.token(&hash)).arg("g");
-                Expect::Record(now)
+                args.push(b"g".to_vec());
+                (self.keys.token(&hash), Expect::Record(now))
             }
             StoreOp::Revoke(hash, owner) => {
-                invocation.key(self.keys.token(&hash)).arg("r");
-                invocation.arg(record::owner_prefix(owner));
-                Expect::Flag
+                args.extend([b"r".to_vec(), record::owner_prefix(owner)]);
+                (self.keys.token(&hash), Expect::Flag)
             }
             StoreOp::Deny(hash, exp) => {
-                invocation.key(self.keys.denied(&hash)).arg("d");
-                invocation
-                    .arg(b"")
-                    .arg(exp.saturating_add(CLOCK_SKEW_MARGIN_SECS));
-                Expect::Done
+                let until = exp.saturating_add(CLOCK_SKEW_MARGIN_SECS);
+                args.extend([b"d".to_vec(), Vec::new(), num(until)]);
+                (self.keys.denied(&hash), Expect::Done)
             }
             StoreOp::IsDenied(hash, _) => {
-                invocation.key(self.keys.denied(&hash)).arg("q");
-                Expect::Flag
+                args.push(b"q".to_vec());
+                (self.keys.denied(&hash), Expect::Flag)
             }
         };
-        let (wait_ms, value) = self.run(&invocation).await?;
+        let keys = [self.keys.lockout(&attempt), self.keys.budget(&attempt), key];
+        let (wait_ms, value) = self.run(&self.admit, &keys, &args).await?;
         if let Err(wait) = admission(wait_ms) {
             return Ok(Err(wait));
         }
@@ -368,10 +402,10 @@ impl TokenStore for RedisStore {
             (Expect::Done, _) => StoreAnswer::Done,
             (Expect::Flag, Value::Int(flag)) => StoreAnswer::Flag(flag == 1),
             (Expect::Record(_), Value::Int(0)) => StoreAnswer::Record(None),
-            (Expect::Record(now), Value::BulkString(bytes)) => {
+            (Expect::Record(now), Value::Bulk(bytes)) => {
                 StoreAnswer::Record(live(Some(&bytes), now)?)
             }
-            _ => return Err(StoreUnavailable("Redis answered a script oddly".into())),
+            _ => return Err(odd("a script")),
         }))
     }
 

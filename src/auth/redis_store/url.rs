@@ -1,21 +1,19 @@
-//! Reading `--store redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]` (or `rediss://`, TLS) into
-//! redis-rs's connection settings.
+//! Reading `--store redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]` (or `rediss://`, TLS) into the
+//! link's [`Target`].
 //!
 //! Owns: the grammar above (user and password percent-decoded; an IPv6 host in brackets; port
 //! 6379 and database 0 by default; no query, fragment or Unix socket) and [`location`], the
-//! URL without its credentials for logs. Parsed here rather than by redis-rs, whose URL
-//! parsing pulls in a full WHATWG URL parser with Unicode tables (about 0.9 MB of
-//! `oauth-server`, which must stay under 3 MiB) to read a host, a port and a number.
-//! Does not own: connecting (see the parent).
+//! URL without its credentials for logs. Parsed here rather than by a general URL parser,
+//! which would pull in Unicode tables (about 0.9 MB of `oauth-server`, which must stay under
+//! 3 MiB) to read a host, a port and a number. Does not own: connecting (see `link`).
 
-use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
-
+use super::link::Target;
 use super::StoreUrlError;
+use crate::secret::SecretString;
 
 /// Where a store is, and as whom.
 pub struct StoreUrl {
-    pub info: ConnectionInfo,
-    pub tls: bool,
+    pub target: Target,
     /// `scheme://host:port/db`, without credentials.
     pub location: String,
 }
@@ -37,21 +35,21 @@ pub fn parse(url: &str) -> Result<StoreUrl, StoreUrlError> {
         None => (None, authority),
     };
     let (host, port) = host_and_port(hostport)?;
-    let db: i64 = match path {
+    let db: u32 = match path {
         "" => 0,
         digits if digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 5 => {
             digits.parse().map_err(|_| StoreUrlError::Invalid)?
         }
         _ => return Err(StoreUrlError::Invalid),
     };
-    let mut settings = RedisConnectionInfo::default().set_db(db);
+    let (mut username, mut password) = (None, None);
     if let Some(userinfo) = userinfo {
-        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        let (user, secret) = userinfo.split_once(':').unwrap_or((userinfo, ""));
         if !user.is_empty() {
-            settings = settings.set_username(percent_decode(user)?);
+            username = Some(SecretString::new(percent_decode(user)?));
         }
-        if !password.is_empty() {
-            settings = settings.set_password(percent_decode(password)?);
+        if !secret.is_empty() {
+            password = Some(SecretString::new(percent_decode(secret)?));
         }
     }
     let scheme = if tls { "rediss" } else { "redis" };
@@ -61,23 +59,15 @@ pub fn parse(url: &str) -> Result<StoreUrl, StoreUrlError> {
         host.clone()
     };
     let location = format!("{scheme}://{shown_host}:{port}/{db}");
-    let addr = if tls {
-        ConnectionAddr::TcpTls {
+    Ok(StoreUrl {
+        target: Target {
             host,
             port,
-            insecure: false,
-            tls_params: None,
-        }
-    } else {
-        ConnectionAddr::Tcp(host, port)
-    };
-    let info = addr
-        .into_connection_info()
-        .map_err(|_| StoreUrlError::Invalid)?
-        .set_redis_settings(settings);
-    Ok(StoreUrl {
-        info,
-        tls,
+            tls,
+            username,
+            password,
+            db,
+        },
         location,
     })
 }
@@ -140,15 +130,26 @@ mod tests {
     fn hosts_ports_databases_and_credentials_are_read_and_never_shown() {
         let url = parse("redis://app:p%40ss%3Aword@redis.internal:6380/2").unwrap();
         assert_eq!(url.location, "redis://redis.internal:6380/2");
-        let settings = url.info.redis_settings();
-        assert_eq!(settings.db(), 2);
-        assert_eq!(settings.username(), Some("app"));
-        assert_eq!(settings.password(), Some("p@ss:word"));
-        assert!(!url.tls);
+        let target = &url.target;
+        assert_eq!(
+            (target.host.as_str(), target.port, target.db),
+            ("redis.internal", 6380, 2)
+        );
+        assert_eq!(target.username.as_ref().map(|u| u.expose()), Some("app"));
+        assert_eq!(
+            target.password.as_ref().map(|p| p.expose()),
+            Some("p@ss:word")
+        );
+        assert!(!target.tls);
         let url = parse("rediss://:secret@[::1]").unwrap();
         assert_eq!(url.location, "rediss://[::1]:6379/0");
-        assert_eq!(url.info.redis_settings().password(), Some("secret"));
-        assert!(url.tls);
+        assert_eq!(url.target.host, "::1");
+        assert!(url.target.username.is_none());
+        assert_eq!(
+            url.target.password.as_ref().map(|p| p.expose()),
+            Some("secret")
+        );
+        assert!(url.target.tls);
         assert_eq!(
             parse("redis://127.0.0.1/").unwrap().location,
             "redis://127.0.0.1:6379/0"
