@@ -49,43 +49,67 @@ impl Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProtocolError;
 
-/// One command: its name and arguments, each sent as a bulk string.
+/// One command: its name and arguments, each sent as a bulk string. The arguments are
+/// written in their wire form as they are added; only the count goes in front at the end.
 #[derive(Debug, Clone)]
 pub struct Command {
-    args: Vec<Vec<u8>>,
+    count: usize,
+    body: Vec<u8>,
 }
 
 impl Command {
     pub fn new(name: &str) -> Command {
-        Command {
-            args: vec![name.as_bytes().to_vec()],
-        }
+        let mut command = Command {
+            count: 0,
+            body: Vec::with_capacity(256),
+        };
+        command.arg(name);
+        command
     }
 
     /// Adds an argument.
     pub fn arg(&mut self, arg: impl AsRef<[u8]>) -> &mut Command {
-        self.args.push(arg.as_ref().to_vec());
+        let arg = arg.as_ref();
+        self.body.push(b'$');
+        push_decimal(&mut self.body, arg.len() as u64);
+        self.body.extend_from_slice(b"\r\n");
+        self.body.extend_from_slice(arg);
+        self.body.extend_from_slice(b"\r\n");
+        self.count += 1;
         self
     }
 
     /// Adds a number, in decimal.
     pub fn num(&mut self, n: u64) -> &mut Command {
-        self.args.push(n.to_string().into_bytes());
-        self
+        let mut digits = Vec::with_capacity(20);
+        push_decimal(&mut digits, n);
+        self.arg(digits)
     }
 
     /// The command as RESP: `*N`, then `$len` and the bytes of each argument.
     pub fn encode(&self) -> Vec<u8> {
-        let len: usize = self.args.iter().map(|a| a.len() + 16).sum();
-        let mut out = Vec::with_capacity(len + 16);
-        out.extend_from_slice(format!("*{}\r\n", self.args.len()).as_bytes());
-        for arg in &self.args {
-            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            out.extend_from_slice(arg);
-            out.extend_from_slice(b"\r\n");
-        }
+        let mut out = Vec::with_capacity(self.body.len() + 24);
+        out.push(b'*');
+        push_decimal(&mut out, self.count as u64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
         out
     }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` is one digit.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// A Lua script, run by its SHA-1 (`EVALSHA`), sent whole (`EVAL`) when Redis does not know
