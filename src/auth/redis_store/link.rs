@@ -6,11 +6,14 @@
 //! [`CONNECTION_TIMEOUT`]), one call ([`Link::call`], within [`RESPONSE_TIMEOUT`]), and the task
 //! that owns the socket: it writes every queued command at once (the commands of concurrent
 //! requests share writes) and hands each reply to its caller in order. A connection that
-//! errs, closes, sends something that is not RESP, or leaves a call unanswered past its
-//! timeout is dropped, and every call waiting on it fails; the next call connects again,
-//! after a back-off of 50 ms doubling to [`MAX_BACKOFF`] while connecting fails, so a Redis
-//! that is down costs each request one fast failure rather than a connection attempt. Does not
-//! own: the deadline of a whole request (the parent's) or what commands mean.
+//! errs, closes, sends something that is not RESP, or takes no write within
+//! [`RESPONSE_TIMEOUT`] ends, and every call waiting on it fails; a call left unanswered past
+//! its timeout makes the link open a new connection for the calls after it (the old one
+//! serves the calls already on it, in order, until it ends or they do). The next call after a
+//! failure connects again, after a back-off of 50 ms doubling to [`MAX_BACKOFF`] while
+//! connecting fails, so a Redis that is down costs each request one fast failure rather than
+//! a connection attempt. Does not own: the deadline of a whole request (the parent's) or what
+//! commands mean.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -95,16 +98,23 @@ impl Link {
             wire: command.encode(),
             reply,
         };
-        if queue.send(pending).await.is_err() {
-            self.forget(&queue);
-            return Err(CallError("the connection to Redis closed"));
+        match timeout(RESPONSE_TIMEOUT, queue.send(pending)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => {
+                self.forget(&queue);
+                return Err(CallError("the connection to Redis closed"));
+            }
+            Err(_) => {
+                self.forget(&queue);
+                return Err(CallError("Redis did not take the command in time"));
+            }
         }
         match timeout(RESPONSE_TIMEOUT, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(CallError("the connection to Redis closed")),
             Err(_) => {
-                // A Redis that stopped answering: later replies on this connection would be
-                // out of step with nobody waiting for them; start afresh.
+                // A Redis that stopped answering: the calls after this one get a new
+                // connection rather than queue behind it.
                 self.forget(&queue);
                 Err(CallError("Redis did not answer in time"))
             }
@@ -182,12 +192,14 @@ impl Link {
         let target = &self.target;
         let mut buf = Vec::new();
         if let Some(password) = &target.password {
-            let mut auth = Command::new("AUTH");
-            if let Some(user) = &target.username {
-                auth.arg(user.expose());
+            let user = target.username.as_ref().map(|u| u.expose());
+            let mut answer = exchange(&mut stream, &mut buf, &auth(user, password)).await?;
+            // A Redis before 6 knows no users: it takes the password alone.
+            let no_users =
+                matches!(&answer, Value::Error(e) if e.contains("wrong number of arguments"));
+            if user.is_some() && no_users {
+                answer = exchange(&mut stream, &mut buf, &auth(None, password)).await?;
             }
-            auth.arg(password.expose());
-            let answer = exchange(&mut stream, &mut buf, &auth).await?;
             if !answer.is_ok() {
                 return Err(CallError("Redis refused the store's credentials"));
             }
@@ -203,6 +215,17 @@ impl Link {
         tokio::spawn(drive(stream, commands, buf));
         Ok(queue)
     }
+}
+
+/// `AUTH [user] password`, in a buffer that never grows (so the one copy is wiped on drop).
+fn auth(user: Option<&str>, password: &SecretString) -> Command {
+    let room = 64 + user.map_or(0, str::len) + password.expose().len();
+    let mut auth = Command::with_capacity("AUTH", room);
+    if let Some(user) = user {
+        auth.arg(user);
+    }
+    auth.arg(password.expose());
+    auth
 }
 
 /// One command and its reply, before the connection is shared.
@@ -253,7 +276,13 @@ where
                     out.extend_from_slice(&more.wire);
                     waiting.push_back(more.reply);
                 }
-                if writer.write_all(&out).await.is_err() || writer.flush().await.is_err() {
+                // A Redis that stops reading: give up on the connection rather than wait on a
+                // full socket buffer for as long as the kernel would.
+                let written = timeout(RESPONSE_TIMEOUT, async {
+                    writer.write_all(&out).await?;
+                    writer.flush().await
+                });
+                if !matches!(written.await, Ok(Ok(()))) {
                     break 'connection;
                 }
                 out.clear();
@@ -262,10 +291,11 @@ where
                 if !matches!(read, Ok(n) if n > 0) {
                     break 'connection;
                 }
+                let mut at = 0;
                 loop {
-                    match resp::parse(&buf) {
+                    match resp::parse(&buf[at..]) {
                         Ok(Some((value, used))) => {
-                            buf.drain(..used);
+                            at += used;
                             // A reply nobody asked for: the stream is out of step.
                             let Some(caller) = waiting.pop_front() else { break 'connection };
                             let _ = caller.send(Ok(value));
@@ -274,6 +304,7 @@ where
                         Err(_) => break 'connection,
                     }
                 }
+                buf.drain(..at);
             }
         }
     }
@@ -295,4 +326,127 @@ fn system_roots_config() -> Result<rustls::ClientConfig, CallError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A Redis of one connection that answers each command in `script` with its reply, and
+    /// records what it was sent.
+    async fn fake_redis(replies: Vec<&'static [u8]>) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            for reply in replies {
+                let mut buf = vec![0; 4096];
+                let n = socket.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+                socket.write_all(reply).await.unwrap();
+            }
+            seen
+        });
+        (port, server)
+    }
+
+    fn target(port: u16, user: Option<&str>) -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+            username: user.map(|u| SecretString::new(u.into())),
+            password: Some(SecretString::new("pw".into())),
+            db: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_redis_without_users_gets_the_password_alone_then_the_database() {
+        let (port, server) = fake_redis(vec![
+            b"-ERR wrong number of arguments for 'auth' command\r\n",
+            b"+OK\r\n",
+            b"+OK\r\n",
+            b"+PONG\r\n",
+        ])
+        .await;
+        let link = Link::new(target(port, Some("app"))).unwrap();
+        let pong = link.call(&Command::new("PING")).await.unwrap();
+        assert_eq!(pong, Value::Status("PONG".into()));
+        let seen = String::from_utf8(server.await.unwrap()).unwrap();
+        assert_eq!(
+            seen,
+            "*3\r\n$4\r\nAUTH\r\n$3\r\napp\r\n$2\r\npw\r\n*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n\
+             *2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n*1\r\n$4\r\nPING\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_fail_the_call_and_back_off() {
+        let (port, _server) =
+            fake_redis(vec![b"-WRONGPASS invalid username-password pair\r\n"]).await;
+        let link = Link::new(target(port, Some("app"))).unwrap();
+        let first = link.call(&Command::new("PING")).await;
+        assert_eq!(
+            first,
+            Err(CallError("Redis refused the store's credentials"))
+        );
+        // Within the back-off the next call fails at once, without connecting.
+        let second = link.call(&Command::new("PING")).await;
+        assert_eq!(
+            second,
+            Err(CallError("Redis is unreachable; retrying shortly"))
+        );
+    }
+
+    #[tokio::test]
+    async fn every_pipelined_caller_gets_one_reply_of_its_own() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Answers every PING it reads with an integer counting the commands so far, several
+        // replies per write when several commands came in one read.
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut count = 0;
+            let mut buf = vec![0; 65536];
+            loop {
+                let Ok(n) = socket.read(&mut buf).await else {
+                    return;
+                };
+                if n == 0 {
+                    return;
+                }
+                let pings = buf[..n].windows(4).filter(|w| w == b"PING").count();
+                let mut out = Vec::new();
+                for _ in 0..pings {
+                    count += 1;
+                    out.extend_from_slice(format!(":{count}\r\n").as_bytes());
+                }
+                if socket.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut plain = target(port, None);
+        plain.password = None;
+        plain.db = 0;
+        let link = Arc::new(Link::new(plain).unwrap());
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                let link = link.clone();
+                tokio::spawn(async move { link.call(&Command::new("PING")).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for call in calls {
+            match call.await.unwrap() {
+                Ok(Value::Int(n)) => seen.push(n),
+                other => panic!("{other:?}"),
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=50).collect::<Vec<i64>>(), "each reply once");
+    }
 }

@@ -51,17 +51,36 @@ pub struct ProtocolError;
 
 /// One command: its name and arguments, each sent as a bulk string. The arguments are
 /// written in their wire form as they are added; only the count goes in front at the end.
-#[derive(Debug, Clone)]
+/// Wiped when dropped (`AUTH` carries the store's password); `Debug` shows no argument.
+#[derive(Clone)]
 pub struct Command {
     count: usize,
     body: Vec<u8>,
 }
 
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Command({} arguments)", self.count)
+    }
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
 impl Command {
     pub fn new(name: &str) -> Command {
+        Command::with_capacity(name, 256)
+    }
+
+    /// A command whose arguments fit in `capacity` bytes of wire form without the buffer
+    /// growing (a grown buffer leaves its old bytes behind, unwiped).
+    pub fn with_capacity(name: &str, capacity: usize) -> Command {
         let mut command = Command {
             count: 0,
-            body: Vec::with_capacity(256),
+            body: Vec::with_capacity(capacity),
         };
         command.arg(name);
         command
@@ -163,10 +182,12 @@ fn parse_at(buf: &[u8], at: usize, depth: usize) -> Result<Option<(Value, usize)
         return Ok(None);
     };
     let (&kind, rest) = line.split_first().ok_or(ProtocolError)?;
-    let text = || String::from_utf8(rest.to_vec()).map_err(|_| ProtocolError);
+    // An error's text may quote an argument, and our keys are raw bytes: read it lossily
+    // rather than drop the connection over it.
+    let text = || String::from_utf8_lossy(rest).into_owned();
     match kind {
-        b'+' => Ok(Some((Value::Status(text()?), next))),
-        b'-' => Ok(Some((Value::Error(text()?), next))),
+        b'+' => Ok(Some((Value::Status(text()), next))),
+        b'-' => Ok(Some((Value::Error(text()), next))),
         b':' => Ok(Some((Value::Int(number(rest)?), next))),
         b'$' => {
             let len = number(rest)?;

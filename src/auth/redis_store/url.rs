@@ -119,7 +119,11 @@ fn percent_decode(text: &str) -> Result<String, StoreUrlError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| StoreUrlError::Invalid)
+    String::from_utf8(out).map_err(|e| {
+        // It may have been a password.
+        zeroize::Zeroize::zeroize(&mut e.into_bytes());
+        StoreUrlError::Invalid
+    })
 }
 
 #[cfg(test)]
