@@ -18,8 +18,8 @@
 //! deadline the link gets [`RESPONSE_TIMEOUT`] (500 ms) per command and
 //! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, and after a failed attempt waits
 //! 50 ms, doubling to at most [`MAX_BACKOFF`] (200 ms), before the next: a Redis that comes
-//! back is in use again within about a quarter of a second. `/readyz` PINGs at most once a second and caches the
-//! answer. Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]),
+//! back is in use again within about a quarter of a second. `/readyz` PINGs at most once a
+//! second and caches the answer. Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]),
 //! the URL grammar ([`url`]), the protocol ([`resp`]), the connection ([`link`]), or what the
 //! operations mean (see [`crate::auth::tokens`]).
 
@@ -32,7 +32,7 @@ mod url;
 use std::time::Duration;
 
 use link::{CallError, Link};
-use resp::{Command, Script, Value};
+use resp::{decimal, Command, Script, Value};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -229,11 +229,6 @@ fn odd(what: &str) -> StoreUnavailable {
     StoreUnavailable(format!("Redis answered {what} oddly"))
 }
 
-/// A number as a command argument.
-fn num(n: u64) -> Vec<u8> {
-    n.to_string().into_bytes()
-}
-
 /// The reply of a call to Redis, or why there is none: an error reply's kind (its first word,
 /// never its text, which could quote a command), why the link has none, or the deadline.
 async fn within_deadline(
@@ -279,7 +274,7 @@ impl FailureCounters for RedisStore {
 
     async fn count_failure(&self, attempt: Attempt<'_>) -> Result<Admission, StoreUnavailable> {
         let keys = [self.keys.lockout(&attempt), self.keys.budget(&attempt)];
-        let args: Vec<Vec<u8>> = self.failure_args.iter().map(|&a| num(a)).collect();
+        let args: Vec<Vec<u8>> = self.failure_args.iter().map(|&a| decimal(a)).collect();
         let (wait_ms, _) = self.run(&self.failure, &keys, &args).await?;
         Ok(admission(wait_ms))
     }
@@ -364,7 +359,7 @@ impl TokenStore for RedisStore {
     ) -> Result<Result<StoreAnswer, Duration>, StoreUnavailable> {
         // The script's keys: the pair's lockout, the source's budget, the operation's key; its
         // arguments: the budget's tolerance, the operation's tag and the operation's own.
-        let mut args = vec![num(self.tolerance_ms)];
+        let mut args = vec![decimal(self.tolerance_ms)];
         let (key, expect) = match op {
             StoreOp::Nothing => {
                 args.push(b"n".to_vec());
@@ -372,7 +367,7 @@ impl TokenStore for RedisStore {
             }
             StoreOp::Insert(hash, record) => {
                 let value = record::encode(&record).ok_or_else(unstorable)?;
-                args.extend([b"i".to_vec(), value, num(record.exp)]);
+                args.extend([b"i".to_vec(), value, decimal(record.exp)]);
                 (self.keys.token(&hash), Expect::Done)
             }
             StoreOp::Get(hash, now) => {
@@ -385,7 +380,7 @@ impl TokenStore for RedisStore {
             }
             StoreOp::Deny(hash, exp) => {
                 let until = exp.saturating_add(CLOCK_SKEW_MARGIN_SECS);
-                args.extend([b"d".to_vec(), Vec::new(), num(until)]);
+                args.extend([b"d".to_vec(), Vec::new(), decimal(until)]);
                 (self.keys.denied(&hash), Expect::Done)
             }
             StoreOp::IsDenied(hash, _) => {

@@ -100,9 +100,7 @@ impl Command {
 
     /// Adds a number, in decimal.
     pub fn num(&mut self, n: u64) -> &mut Command {
-        let mut digits = Vec::with_capacity(20);
-        push_decimal(&mut digits, n);
-        self.arg(digits)
+        self.arg(itoa::Buffer::new().format(n))
     }
 
     /// The command as RESP: `*N`, then `$len` and the bytes of each argument.
@@ -118,6 +116,11 @@ impl Command {
 
 fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `n` in decimal, as a script argument.
+pub fn decimal(n: u64) -> Vec<u8> {
+    itoa::Buffer::new().format(n).as_bytes().to_vec()
 }
 
 /// A Lua script, run by its SHA-1 (`EVALSHA`), sent whole (`EVAL`) when Redis does not know
