@@ -19,9 +19,9 @@
 //! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, and after a failed attempt waits
 //! 50 ms, doubling to at most [`MAX_BACKOFF`] (200 ms), before the next: a Redis that comes
 //! back is in use again within about a quarter of a second. `/readyz` PINGs at most once a
-//! second and caches the answer. Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]),
-//! the URL grammar ([`url`]), the protocol ([`resp`]), the connection ([`link`]), or what the
-//! operations mean (see [`crate::auth::tokens`]).
+//! second and caches the answer. Does not own: the record layout ([`record`]), the keys and scripts
+//! ([`scripts`]), the URL grammar ([`url`]), the protocol ([`resp`]), the connection ([`link`]), or
+//! what the operations mean (see [`crate::auth::tokens`]).
 
 mod link;
 pub mod record;
