@@ -98,6 +98,27 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
             "more than one Authorization header",
         ));
     }
+    // The shape every client sends, judged in one pass over the bytes: a JWT is hundreds of
+    // them, and the general parser walks them four times. Anything else takes that parser.
+    match plain_bearer(value.as_bytes()) {
+        Some(token) => Ok(token),
+        None => parse_authorization(value),
+    }
+}
+
+/// `Bearer <b64token>` with exactly one space, or `None` for every other shape; where it
+/// answers, [`parse_authorization`] gives the same token (a property test holds them to it).
+fn plain_bearer(value: &[u8]) -> Option<&str> {
+    let (scheme, token) = value.split_at_checked(7)?;
+    if !scheme[..6].eq_ignore_ascii_case(b"Bearer") || scheme[6] != b' ' || !is_b64token(token) {
+        return None;
+    }
+    std::str::from_utf8(token).ok()
+}
+
+/// The general parser: any run of spaces and tabs around the scheme and the token, and the
+/// reason for every refusal.
+fn parse_authorization(value: &HeaderValue) -> Result<&str, Refusal> {
     let Ok(value) = value.to_str() else {
         return Err(Refusal::InvalidRequest(
             "the Authorization header is not visible ASCII",
@@ -119,7 +140,7 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
             "the Authorization header holds more than one token",
         ));
     }
-    if !is_b64token(token) {
+    if !is_b64token(token.as_bytes()) {
         return Err(Refusal::InvalidRequest(
             "the bearer token has characters RFC 6750 section 2.1 does not allow",
         ));
@@ -127,13 +148,32 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
     Ok(token)
 }
 
+/// The b64token characters before any trailing `=`, one entry per byte value: one load per
+/// byte instead of a chain of comparisons.
+static B64TOKEN_BODY: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        byte += 1;
+    }
+    table
+};
+
 /// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
+fn is_b64token(token: &[u8]) -> bool {
+    let body_len = token
+        .iter()
+        .rposition(|&b| b != b'=')
+        .map_or(0, |last| last + 1);
+    let body = &token[..body_len];
+    // No early exit: a refused token is rare, and the loop without one is tighter.
     !body.is_empty()
-        && body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && body
+            .iter()
+            .fold(true, |ok, &b| ok & B64TOKEN_BODY[usize::from(b)])
 }
 
 /// A quoted-string with `"` and `\` escaped.
@@ -202,6 +242,55 @@ mod tests {
             kind(bearer_token(&headers(&["Bearer a", "Bearer b"]))),
             "invalid_request"
         );
+    }
+
+    #[test]
+    fn b64token_is_the_rfc_6750_grammar() {
+        for good in ["a", "a=", "a==", "Zz09-._~+/", "eyJh.eyJi.c2ln"] {
+            assert!(is_b64token(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "", "=", "==", "a=b", "a b", "a,b", "a\"", "a%", "\u{e9}", "a\t", "a\0",
+        ] {
+            assert!(!is_b64token(bad.as_bytes()), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass reader answers only where the general parser gives the same token.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_parser(
+            value in "(Bearer|bearer|BEARER|Basic|Bearer )?[ \t]{0,2}[A-Za-z0-9._~+/=, \t\"%-]{0,40}"
+        ) {
+            let Ok(header) = HeaderValue::from_str(&value) else { return Ok(()) };
+            if let Some(token) = plain_bearer(header.as_bytes()) {
+                proptest::prop_assert_eq!(parse_authorization(&header).ok(), Some(token));
+            }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_the_common_shape_only() {
+        assert_eq!(
+            plain_bearer(b"Bearer abc.DEF-_~+/=="),
+            Some("abc.DEF-_~+/==")
+        );
+        assert_eq!(plain_bearer(b"bEARER x"), Some("x"));
+        for other in [
+            &b"Bearer  x"[..],
+            b"Bearer\tx",
+            b"Bearer x ",
+            b"Bearer ",
+            b"Basic YTpi",
+            b"Bearerx",
+        ] {
+            assert_eq!(
+                plain_bearer(other),
+                None,
+                "{}",
+                String::from_utf8_lossy(other)
+            );
+        }
     }
 
     #[test]
