@@ -8,7 +8,7 @@
 //! admission of its client and its operation run in one Lua script ([`scripts`]); a
 //! `private_key_jwt` request makes one more, before it, to record its assertion (`SET NX`,
 //! which must answer before the client counts as authenticated); the connection is one
-//! pipelined TCP (or TLS) connection per process, which [`link`] re-opens by itself (our own
+//! pipelined TCP (or TLS) connection per process, which `link` re-opens by itself (our own
 //! small RESP2 client, [`resp`]: redis-rs and its connection manager were 657 KB of the
 //! `oauth-server` binary, which must stay under 3 MiB, for five commands).
 //!
@@ -16,12 +16,13 @@
 //! fails, and so does the request (503 with `Retry-After`, never a guess: never a token other
 //! replicas will not know, never `{"active": false}` for a token that may be live). Within the
 //! deadline the link gets [`RESPONSE_TIMEOUT`] (500 ms) per command and
-//! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, and after a failed attempt waits
-//! 50 ms, doubling to at most [`MAX_BACKOFF`] (200 ms), before the next: a Redis that comes
-//! back is in use again within about a quarter of a second. `/readyz` PINGs at most once a
-//! second and caches the answer. Does not own: the record layout ([`record`]), the keys and scripts
-//! ([`scripts`]), the URL grammar ([`url`]), the protocol ([`resp`]), the connection ([`link`]), or
-//! what the operations mean (see [`crate::auth::tokens`]).
+//! [`CONNECTION_TIMEOUT`] (500 ms) per connection attempt, and after a failed attempt (or a
+//! connection that ended within a second of opening) waits 50 ms, doubling to at most
+//! [`MAX_BACKOFF`] (200 ms), before the next: a Redis that comes back is in use again within
+//! about a quarter of a second. `/readyz` PINGs at most once a second and caches the answer.
+//! Does not own: the record layout ([`record`]), the keys and scripts ([`scripts`]), the URL
+//! grammar (`url`), the protocol ([`resp`]), the connection (`link`), or what the operations
+//! mean (see [`crate::auth::tokens`]).
 
 mod link;
 pub mod record;

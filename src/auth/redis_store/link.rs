@@ -11,9 +11,10 @@
 //! its timeout makes the link open a new connection for the calls after it (the old one
 //! serves the calls already on it, in order, until it ends or they do). The next call after a
 //! failure connects again, after a back-off of 50 ms doubling to [`MAX_BACKOFF`] while
-//! connecting fails, so a Redis that is down costs each request one fast failure rather than
-//! a connection attempt. Does not own: the deadline of a whole request (the parent's) or what
-//! commands mean.
+//! connecting fails or each connection ends within [`STABLE_CONNECTION`] of opening, so a Redis
+//! that is down, at its client limit, or behind a proxy that accepts and closes costs each
+//! request one fast failure rather than a connection attempt. Does not own: the deadline of a
+//! whole request (the parent's) or what commands mean.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -47,6 +48,10 @@ pub struct Target {
 const QUEUE: usize = 1024;
 /// The first wait after a failed connection attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// A connection that ends sooner than this after opening counts as a failed attempt: a Redis
+/// at its client limit accepts, answers an error and closes, and would otherwise be connected
+/// to again by every request.
+const STABLE_CONNECTION: Duration = Duration::from_secs(1);
 
 /// A command on its way, and where its reply goes.
 struct Pending {
@@ -69,6 +74,18 @@ struct Backoff {
     /// No attempt before this instant, after a failed one.
     not_before: Option<Instant>,
     next_wait: Option<Duration>,
+    /// When the live connection, or the last one, was opened.
+    opened: Option<Instant>,
+}
+
+impl Backoff {
+    /// After an attempt made `at` that failed: no other until the wait has passed since, and
+    /// the one after that twice as long.
+    fn failed(&mut self, at: Instant) {
+        let wait = self.next_wait.unwrap_or(FIRST_BACKOFF);
+        self.not_before = Some(at + wait);
+        self.next_wait = Some((wait * 2).min(MAX_BACKOFF));
+    }
 }
 
 impl Link {
@@ -143,19 +160,28 @@ impl Link {
         if let Some(queue) = self.live().as_ref().filter(|q| !q.is_closed()) {
             return Ok(queue.clone());
         }
+        if let Some(opened) = backoff.opened.take() {
+            if opened.elapsed() < STABLE_CONNECTION {
+                // Counted from the opening: a call that comes once the wait has passed
+                // connects at once.
+                backoff.failed(opened);
+            } else {
+                *backoff = Backoff::default();
+            }
+        }
         if backoff.not_before.is_some_and(|t| Instant::now() < t) {
             return Err(CallError("Redis is unreachable; retrying shortly"));
         }
         match timeout(CONNECTION_TIMEOUT, self.connect()).await {
             Ok(Ok(queue)) => {
-                *backoff = Backoff::default();
+                // The wait keeps growing until a connection proves stable (above).
+                backoff.not_before = None;
+                backoff.opened = Some(Instant::now());
                 *self.live() = Some(queue.clone());
                 Ok(queue)
             }
             failed => {
-                let wait = backoff.next_wait.unwrap_or(FIRST_BACKOFF);
-                backoff.not_before = Some(Instant::now() + wait);
-                backoff.next_wait = Some((wait * 2).min(MAX_BACKOFF));
+                backoff.failed(Instant::now());
                 Err(match failed {
                     Ok(Err(e)) => e,
                     _ => CallError("connecting to Redis timed out"),

@@ -72,6 +72,40 @@ async fn refused_credentials_fail_the_call_and_back_off() {
 }
 
 #[tokio::test]
+async fn a_redis_that_accepts_and_closes_is_not_reconnected_to_by_every_call() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    // What Redis does at its `maxclients`: accept, say why, close.
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = socket
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
+        }
+    });
+    let mut plain = target(port, None);
+    plain.password = None;
+    plain.db = 0;
+    let link = Link::new(plain).unwrap();
+    for _ in 0..30 {
+        let answer = link.call(&Command::new("PING")).await;
+        assert!(!matches!(answer, Ok(Value::Status(_))), "{answer:?}");
+    }
+    // One per call without the back-off; with it one, or a few where the loop outlasts the
+    // first waits (50 ms, 100 ms, ...) on a loaded machine.
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(connections <= 5, "{connections} connections for 30 calls");
+    // The back-off still ends: a call after the longest wait connects again.
+    tokio::time::sleep(MAX_BACKOFF + Duration::from_millis(50)).await;
+    let _ = link.call(&Command::new("PING")).await;
+    let later = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(later > connections, "no new attempt after the back-off");
+}
+
+#[tokio::test]
 async fn every_pipelined_caller_gets_one_reply_of_its_own() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
