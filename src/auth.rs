@@ -18,9 +18,9 @@
 //! process answers.
 //!
 //! Owns: routing (here; the route table in `routes`), one file per endpoint, client authentication with brute-force
-//! throttling ([`authenticate`](self::authenticate)), and the token lifecycle. The other
+//! throttling (`authenticate`), and the token lifecycle. The other
 //! parts: [`clients`] (the registry) and [`clients_file`] (its file and `add-client`'s atomic
-//! update), [`credentials`] (finding credentials in a request), `assertion` (`private_key_jwt`
+//! update), `credentials` (finding credentials in a request), `assertion` (`private_key_jwt`
 //! assertions), [`dn`] (certificate subjects for `tls_client_auth`), [`tokens`] (the store, the
 //! JWT denylist, the used assertions and the failure counters; `expiring` keeps the denylist
 //! and the assertions), [`signing_keys`] (the keys directory), `own_jwt` (recognising the JWTs
@@ -97,7 +97,8 @@ pub struct AuthConfig {
     pub default_audience: Option<String>,
     /// The CA of `tls_client_auth` clients' certificates (RFC 8705 §2.1), when the listener
     /// asks for client certificates ([`h::server_tls_config_with`]); the metadata then offers
-    /// the two mTLS methods and certificate-bound tokens.
+    /// the two mTLS methods and certificate-bound tokens. The server's is replaced with
+    /// [`AuthServer::replace_client_ca`].
     pub client_ca: Option<h::ClientCa>,
 }
 
@@ -153,6 +154,9 @@ pub struct AuthServer<S: TokenStore = MemoryTokenStore> {
     grants: RwLock<HashMap<token::GrantKey, Arc<Grant>>>,
     /// Client ids as shared strings, made again with each registry.
     client_ids: RwLock<Arc<HashMap<String, Arc<str>>>>,
+    /// The CA of `tls_client_auth` certificates, swapped whole when its file is re-read (taken
+    /// from the config at start, which keeps none).
+    client_ca: RwLock<Option<Arc<h::ClientCa>>>,
     /// Tokens issued since start, for operators and for tests that count token requests.
     tokens_issued: AtomicU64,
     /// Refused authentications and throttled requests, for the metrics.
@@ -208,10 +212,11 @@ impl<S: TokenStore> AuthServer<S> {
         })
     }
 
-    pub fn with_store(registry: ClientRegistry, config: AuthConfig, store: Arc<S>) -> Self {
+    pub fn with_store(registry: ClientRegistry, mut config: AuthConfig, store: Arc<S>) -> Self {
         let issuer = Issuer::parse(&config.issuer).ok();
         let routes = Routes::new(issuer.as_ref());
-        let mtls = config.client_ca.is_some();
+        let client_ca = config.client_ca.take().map(Arc::new);
+        let mtls = client_ca.is_some();
         let metadata = metadata::render(&config.issuer, issuer.as_ref(), &registry, false, mtls);
         let client_ids = operations::interned_ids(&registry);
         let metrics = ServerMetrics::new(routes.all());
@@ -224,6 +229,7 @@ impl<S: TokenStore> AuthServer<S> {
             signing: RwLock::new(Arc::new(SigningKeys::none())),
             grants: RwLock::new(HashMap::new()),
             client_ids: RwLock::new(Arc::new(client_ids)),
+            client_ca: RwLock::new(client_ca),
             tokens_issued: AtomicU64::new(0),
             counters: operations::AuthCounters::default(),
             metrics,
@@ -255,7 +261,7 @@ impl<S: TokenStore> AuthServer<S> {
             issuer.as_ref(),
             &self.registry(),
             has_keys,
-            self.config.client_ca.is_some(),
+            self.client_ca().is_some(),
         );
         if let Ok(mut metadata) = self.metadata.write() {
             *metadata = rendered;
@@ -274,6 +280,8 @@ impl<S: TokenStore> AuthServer<S> {
         &self.store
     }
 
+    /// The configuration the server was made with, less its `client_ca`: the server keeps that
+    /// apart, since SIGHUP replaces it (see [`AuthServer::replace_client_ca`]).
     pub fn config(&self) -> &AuthConfig {
         &self.config
     }

@@ -1,5 +1,5 @@
-//! SIGHUP on the real binaries: the authorization server re-reads its clients file, and every
-//! service its TLS certificate and key; a file that does not load keeps what is in use and
+//! SIGHUP on the real binaries: the authorization server re-reads its clients file and its
+//! client CA, and every service its TLS certificate and key; a file that does not load keeps what is in use and
 //! logs one line, and a keep-alive connection opened before the signal still works after it.
 //! (The signing keys reload on the same signal: tests/jwt.rs.)
 
@@ -14,7 +14,11 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use support::child::{add_client_cli, Service, CLIENT1, CLIENT2, OAUTH_SERVER};
-use support::{certs, h1_get_status, http, http_trusting, raw_tls, temp_dir, Certs, Proto};
+use support::{
+    certs, h1_get_status, http, http_presenting, http_trusting, raw_tls, temp_dir, Certs, Client,
+    Proto,
+};
+use tollgate::auth::clients_file::{register, Proof, Registration};
 
 /// A reload is applied within this long of the signal.
 const WITHIN: Duration = Duration::from_secs(1);
@@ -271,4 +275,82 @@ async fn every_service_presents_a_new_certificate_after_sighup_and_keeps_open_co
         let service = Service::start(command);
         check_certificate_reload(&service, &cert, &key).await;
     }
+}
+
+/// The status of a token request by `tls_client_auth` client `id` through `client`.
+async fn certificate_token_status(service: &Service, id: &str, client: &Client) -> StatusCode {
+    client
+        .post_form(
+            &format!("{}/oauth/token", service.base),
+            &format!("grant_type=client_credentials&client_id={id}"),
+            None,
+        )
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn sighup_rereads_the_client_ca_and_a_file_that_does_not_load_keeps_the_ca_in_use() {
+    // One subject, a certificate from each of two CAs.
+    let (old_ca, new_ca) = (Certs::generate("ca-before"), Certs::generate("ca-after"));
+    let name = "m1-rotated";
+    let (old_cert, old_key) = tollgate::certs::generate_client(&old_ca.dir, name, false).unwrap();
+    let (new_cert, new_key) = tollgate::certs::generate_client(&new_ca.dir, name, false).unwrap();
+    let dir = temp_dir("reload-client-ca");
+    let ca_file = dir.join("client-ca.pem");
+    std::fs::copy(old_ca.ca(), &ca_file).unwrap();
+    let clients = dir.join("clients.json");
+    let m1 = Registration::new("m1", vec!["read".into()], false)
+        .with_proof(Proof::TlsSubjectDn(format!("CN={name}")));
+    assert!(register(&clients, &m1).unwrap().is_none());
+    let mut command = Command::new(OAUTH_SERVER);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--clients"])
+        .arg(&clients)
+        .arg("--cert")
+        .arg(certs().cert())
+        .arg("--key")
+        .arg(certs().key())
+        .arg("--client-ca")
+        .arg(&ca_file);
+    let server = Service::start(command);
+    // Each presenting client keeps its connection: a verdict reached under the old CA must
+    // not outlive it on a connection opened before the signal.
+    let (old, new) = (
+        http_presenting(Proto::H1, &old_cert, &old_key),
+        http_presenting(Proto::H1, &new_cert, &new_key),
+    );
+    let status = |client| certificate_token_status(&server, "m1", client);
+    assert_eq!(status(&old).await, StatusCode::OK);
+    assert_eq!(
+        status(&new).await,
+        StatusCode::UNAUTHORIZED,
+        "a CA not yet in use"
+    );
+
+    std::fs::copy(new_ca.ca(), &ca_file).unwrap();
+    hangup_until(&server, "SIGHUP: client CA loaded from", 1).await;
+    assert_eq!(status(&new).await, StatusCode::OK);
+    assert_eq!(
+        status(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "the replaced CA"
+    );
+    let fresh = http_presenting(Proto::H2, &old_cert, &old_key);
+    assert_eq!(
+        status(&fresh).await,
+        StatusCode::UNAUTHORIZED,
+        "the replaced CA, new connection"
+    );
+
+    std::fs::write(&ca_file, b"not a certificate").unwrap();
+    hangup_until(&server, "SIGHUP: client CA kept: ", 1).await;
+    let log = server.log();
+    let line = log.lines().rfind(|l| l.contains("client CA kept")).unwrap();
+    assert!(
+        line.contains("client-ca.pem"),
+        "the line names the file: {line}"
+    );
+    assert_eq!(status(&new).await, StatusCode::OK, "the CA in use is kept");
+    assert_eq!(status(&old).await, StatusCode::UNAUTHORIZED);
 }

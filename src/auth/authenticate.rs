@@ -193,10 +193,7 @@ impl<S: TokenStore> AuthServer<S> {
         };
         let accepted = match &client.auth {
             ClientAuth::TlsClientAuth(subject) => {
-                self.config
-                    .client_ca
-                    .as_ref()
-                    .is_some_and(|ca| ca.issued(cert))
+                self.client_ca().is_some_and(|ca| ca.issued(cert))
                     && subject.matches_certificate(cert.leaf().as_ref())
             }
             ClientAuth::SelfSignedTlsClientAuth { cert_sha256 } => {

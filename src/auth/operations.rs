@@ -1,5 +1,5 @@
 //! What operators need of the authorization server beyond the endpoints: readiness, the
-//! metric families, and replacing the clients registry while it serves.
+//! metric families, and replacing the clients registry and the client CA while it serves.
 //!
 //! | route          | answer                                                               |
 //! |----------------|----------------------------------------------------------------------|
@@ -11,8 +11,9 @@
 //! `tollgate_throttled_total`, `tollgate_live_tokens`), and [`AuthServer::replace_clients`]:
 //! a newly read registry is swapped in whole, so a request sees either the old clients or the
 //! new ones, never a mix, and tokens already issued are untouched (the store keeps them until
-//! they expire or are revoked). Does not own: reading the file (`clients_file`) or when it is
-//! read (the binary, on SIGHUP).
+//! they expire or are revoked); [`AuthServer::replace_client_ca`] likewise for the CA of
+//! `tls_client_auth` certificates. Does not own: reading the files (`clients_file`,
+//! `http::ClientCa`) or when they are read (the binary, on SIGHUP).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -26,7 +27,7 @@ use super::error::OAuthError;
 use super::tokens::TokenStore;
 use super::AuthServer;
 use crate::access_log;
-use crate::http::{json_response, Body, ServerMetrics};
+use crate::http::{json_response, Body, ClientCa, ServerMetrics};
 use crate::metrics::{Counter, Exposition, Source};
 
 /// Outcomes of client authentication the metrics count.
@@ -76,6 +77,27 @@ impl<S: TokenStore> AuthServer<S> {
             Err(poisoned) => *poisoned.into_inner() = ids,
         }
         self.render_metadata();
+    }
+
+    /// Swaps in a newly read client CA (on SIGHUP): from the next request on, `tls_client_auth`
+    /// certificates must chain to it, and those of the CA it replaces no longer authenticate.
+    /// Tokens already bound to a certificate stay bound to it. For a server that asks for
+    /// client certificates (it was given a CA at start); one that does not never sees any.
+    pub fn replace_client_ca(&self, ca: ClientCa) {
+        let ca = Some(Arc::new(ca));
+        match self.client_ca.write() {
+            Ok(mut current) => *current = ca,
+            Err(poisoned) => *poisoned.into_inner() = ca,
+        }
+        self.render_metadata();
+    }
+
+    /// The client CA in use now, if certificates are asked for.
+    pub(super) fn client_ca(&self) -> Option<Arc<ClientCa>> {
+        match self.client_ca.read() {
+            Ok(ca) => ca.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The shared form of a registered client id, if it is one.

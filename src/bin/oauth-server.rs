@@ -14,9 +14,9 @@
 //!                      [--store-prefix P] [--metrics-listen ADDR] [--log-format text|json]
 //!                      [limit flags]
 //! ```
-//! SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys
-//! directory, each on its own: one that fails to load keeps what is in use, and one log line
-//! says why.
+//! SIGHUP re-reads the clients file, the TLS certificate and key, the signing keys directory
+//! and the client CA file, each on its own: one that fails to load keeps what is in use, and
+//! one log line says why.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -58,8 +58,8 @@ defaults: --listen 127.0.0.1:5003 --cert certs/server.pem --key certs/server.key
           --store memory --store-prefix tollgate:
 Replicas that share the clients file, the signing keys and a Redis --store act as one
 server (redis://user:password@host:port works; the password is never logged).
-SIGHUP re-reads the clients file, the TLS certificate and key, and the signing keys; one that
-fails to load is kept as it was.
+SIGHUP re-reads the clients file, the TLS certificate and key, the signing keys and the
+client CA (--client-ca); one that fails to load is kept as it was.
 add-client registers a secret (printed once) unless given the client's JWK Set (--jwks:
 private_key_jwt), its certificate's subject (--tls-subject-dn: tls_client_auth, the certificate
 must chain to serve's --client-ca) or its self-signed certificate (--self-signed-cert).
@@ -236,8 +236,10 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
     } else {
         SigningKeys::none()
     };
-    let client_ca = client_ca
-        .map(|path| http::ClientCa::load(&path))
+    let client_ca_file = client_ca;
+    let client_ca = client_ca_file
+        .as_deref()
+        .map(http::ClientCa::load)
         .transpose()?;
     let (certificate, tls) =
         operations::server_certificate(&server.cert, &server.key, client_ca.is_some())?;
@@ -267,6 +269,7 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
             keys_dir: with_keys.then_some(keys_dir),
             certificate,
             clients_file,
+            client_ca_file,
             ops,
         };
         if store == "memory" {
@@ -326,6 +329,8 @@ struct Running {
     certificate: Arc<http::ServerCertificate>,
     /// The clients file, re-read on SIGHUP.
     clients_file: PathBuf,
+    /// The client CA file (`--client-ca`), re-read on SIGHUP.
+    client_ca_file: Option<PathBuf>,
     ops: OperationsFlags,
 }
 
@@ -343,13 +348,20 @@ impl Running {
             .start_metrics("oauth-server", server.clone())
             .await?;
         let reloading = server.clone();
-        let (keys_dir, certificate, clients_file) =
-            (self.keys_dir, self.certificate, self.clients_file);
+        let (keys_dir, certificate, clients_file, client_ca_file) = (
+            self.keys_dir,
+            self.certificate,
+            self.clients_file,
+            self.client_ca_file,
+        );
         let reloader = operations::on_hangup(move || {
             reload_clients(&reloading, &clients_file);
             operations::reload_certificate(&certificate);
             if let Some(dir) = &keys_dir {
                 reload_keys(&reloading, dir);
+            }
+            if let Some(file) = &client_ca_file {
+                reload_client_ca(&reloading, file);
             }
         });
         let (listener, tls, limits) = (self.listener, self.tls, self.limits);
@@ -394,5 +406,20 @@ fn reload_keys<S: TokenStore>(server: &AuthServer<S>, dir: &Path) {
             ));
         }
         Err(e) => access_log::event(format_args!("SIGHUP: signing keys kept: {e}")),
+    }
+}
+
+/// Re-reads the client CA (on SIGHUP): `tls_client_auth` certificates must chain to the new
+/// one from the next request; a file that does not load leaves the CA in use as it was.
+fn reload_client_ca<S: TokenStore>(server: &AuthServer<S>, file: &Path) {
+    match http::ClientCa::load(file) {
+        Ok(ca) => {
+            server.replace_client_ca(ca);
+            access_log::event(format_args!(
+                "SIGHUP: client CA loaded from {}",
+                file.display()
+            ));
+        }
+        Err(e) => access_log::event(format_args!("SIGHUP: client CA kept: {e}")),
     }
 }
