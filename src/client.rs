@@ -23,7 +23,7 @@
 //! `L` comes from `expires_in` (RFC 6749 §5.1), read so that no value makes the client renew in
 //! a loop or panic: absent (or `null`) means 60 s; a whole number of at least 1 is taken, and a
 //! fractional one of at least 1 rounded down; any value is capped at a day
-//! ([`MAX_LIFETIME_SECS`]), so `1e20` means a day. Zero, a negative number, a number below 1,
+//! (`MAX_LIFETIME_SECS`), so `1e20` means a day. Zero, a negative number, a number below 1,
 //! a string or any other JSON type is an unusable answer, as a malformed body is. Since the
 //! shortest lifetime is 1 s, a token lives at least 0.4 s before its renewal: renewals are at
 //! most a few a second, one at a time.

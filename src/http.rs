@@ -11,7 +11,7 @@
 //! body reads.
 //!
 //! Parts:
-//! - [`tls`](self::tls): PEM loading (one loader for both directions), the server and client
+//! - [`tls`]: PEM loading (one loader for both directions), the server and client
 //!   configurations, ring as the one crypto provider.
 //! - `client_cert`: client certificates, asked for and never required: the listener's
 //!   verifier, [`ClientCertificate`] (a request extension on every request of a connection

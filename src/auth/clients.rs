@@ -5,7 +5,7 @@
 //! mTLS methods), and the constant-time checks of a presented secret and of a presented
 //! certificate's thumbprint. Does not own: the clients file and its updates (see
 //! [`super::clients_file`]), extracting credentials from a request (see
-//! [`super::credentials`]), verifying assertions (see `assertion`) or throttling failures (see
+//! `super::credentials`), verifying assertions (see `assertion`) or throttling failures (see
 //! [`super::throttle`]).
 
 use std::collections::HashMap;

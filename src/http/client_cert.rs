@@ -141,7 +141,7 @@ impl ClientCa {
 
     /// Whether `cert` chains to this CA now: signatures along the chain, validity periods,
     /// and the `clientAuth` extended key usage wherever one is stated. Checked at most once
-    /// per [`VERDICT_TTL`] for the certificate of one connection.
+    /// per `VERDICT_TTL` for the certificate of one connection.
     pub fn issued(&self, cert: &ClientCertificate) -> bool {
         let ca = self.id;
         let now = Instant::now();

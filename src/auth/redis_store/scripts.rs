@@ -9,10 +9,10 @@
 //! denylist entry at the token's `exp`, a lockout `forget_after` after its last failure (or at
 //! its end, if later), a budget when it is full again: no sweep job, no unbounded growth.
 //!
-//! Both throttling scripts start from [`REFUSAL`], which reads the pair's lockout
+//! Both throttling scripts start from `REFUSAL`, which reads the pair's lockout
 //! (`count:locked_until_ms`) and the source's budget (the millisecond at which it is full
 //! again, GCRA) on Redis's own clock (`TIME`), so replicas whose clocks differ still count
-//! alike; [`ADMIT`] then clears the pair and runs the request's operation, [`FAILURE`] counts
+//! alike; [`admit`] then clears the pair and runs the request's operation, [`failure`] counts
 //! the failure. Scripts run atomically, so two replicas failing at once both count.
 //! Does not own: talking to Redis (see the parent).
 
@@ -132,8 +132,8 @@ redis.call('SET', KEYS[2], refilled, 'PXAT', refilled)
 return {0, 0}
 ";
 
-/// Revocation without admission (the store's single-step `revoke`): KEYS[1] the token,
-/// ARGV[1] the owner's record prefix; 1 when removed.
+/// Revocation without admission (the store's single-step `revoke`): `KEYS[1]` the token,
+/// `ARGV[1]` the owner's record prefix; 1 when removed.
 pub const REVOKE: &str = r"
 local record = redis.call('GET', KEYS[1])
 if record and string.sub(record, 1, #ARGV[1]) == ARGV[1] then
