@@ -368,7 +368,9 @@ async fn an_assertion_is_accepted_once_and_the_cache_forgets_it_when_it_expires(
     let stack = Stack::start().await;
     let h = http(Proto::H2);
     let (id, key) = stack.key(Algorithm::EdDSA);
-    let assertion = key.sign(&claims(id, &stack.auth.issuer), None);
+    let signed = claims(id, &stack.auth.issuer);
+    let exp = signed["exp"].as_u64().unwrap();
+    let assertion = key.sign(&signed, None);
     let first = stack.token(&h, &assertion, "").await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text());
     for _ in 0..3 {
@@ -386,9 +388,11 @@ async fn an_assertion_is_accepted_once_and_the_cache_forgets_it_when_it_expires(
         1,
         "one entry per accepted assertion"
     );
-    store.sweep(unix_now() as u64 + 59).await;
+    // Swept at the assertion's own `exp`, not the clock's now + 60: a second may have passed
+    // since it was signed.
+    store.sweep(exp - 1).await;
     assert_eq!(store.assertions_len(), 1, "kept while the assertion lives");
-    store.sweep(unix_now() as u64 + 61).await;
+    store.sweep(exp + 1).await;
     assert_eq!(store.assertions_len(), 0, "gone once it has expired");
 }
 
