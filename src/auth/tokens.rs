@@ -26,9 +26,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod chosen;
 mod memory;
 mod op;
 
+pub use chosen::ChosenStore;
 pub use memory::MemoryTokenStore;
 pub use op::{StoreAnswer, StoreOp};
 

@@ -33,7 +33,7 @@ use common::{BoxError, Flags, LIMIT_FLAGS_HELP, OPERATIONS_FLAGS_HELP};
 use tollgate::auth::clients::ClientRegistry;
 use tollgate::auth::clients_file::{self, Proof, Registration};
 use tollgate::auth::signing_keys::{self, SigningKeys};
-use tollgate::auth::tokens::TokenStore;
+use tollgate::auth::tokens::{ChosenStore, MemoryTokenStore, TokenStore};
 use tollgate::auth::{AuthConfig, AuthServer, TokenFormat};
 use tollgate::oauth::jose::Algorithm;
 use tollgate::oauth::scope::parse_scope_list;
@@ -272,40 +272,40 @@ fn serve(args: Vec<OsString>) -> Result<(), BoxError> {
             client_ca_file,
             ops,
         };
-        if store == "memory" {
-            let server = AuthServer::new(registry, config).with_signing_keys(keys);
-            return run.serve(server, format!("{about} memory")).await;
-        }
-        let (server, location) = redis_server(registry, config, &store, &store_prefix)?;
-        let about = format!("{about} {location} (prefix {store_prefix})");
+        // One store type whichever is chosen, so the request paths are compiled once.
+        let (chosen, about) = if store == "memory" {
+            let memory = MemoryTokenStore::with_policies(
+                config.client_lockout.clone(),
+                config.address_budget.clone(),
+            );
+            (ChosenStore::Memory(memory), format!("{about} memory"))
+        } else {
+            let (shared, location) = redis_store(&config, &store, &store_prefix)?;
+            (
+                shared,
+                format!("{about} {location} (prefix {store_prefix})"),
+            )
+        };
+        let server = AuthServer::with_store(registry, config, Arc::new(chosen));
         run.serve(server.with_signing_keys(keys), about).await
     })
 }
 
-/// A server on the Redis store `url`, and where that is (without credentials).
+/// The Redis store at `url`, and where that is (without credentials).
 #[cfg(feature = "redis")]
-fn redis_server(
-    registry: ClientRegistry,
-    config: AuthConfig,
+fn redis_store(
+    config: &AuthConfig,
     url: &str,
     prefix: &str,
-) -> Result<(AuthServer<tollgate::auth::redis_store::RedisStore>, String), BoxError> {
+) -> Result<(ChosenStore, String), BoxError> {
     use tollgate::auth::redis_store::RedisStore;
     let store = RedisStore::open(url, prefix, &config.client_lockout, &config.address_budget)?;
     let location = store.location().to_owned();
-    Ok((
-        AuthServer::with_store(registry, config, Arc::new(store)),
-        location,
-    ))
+    Ok((ChosenStore::Redis(store), location))
 }
 
 #[cfg(not(feature = "redis"))]
-fn redis_server(
-    _: ClientRegistry,
-    _: AuthConfig,
-    _: &str,
-    _: &str,
-) -> Result<(AuthServer, String), BoxError> {
+fn redis_store(_: &AuthConfig, _: &str, _: &str) -> Result<(ChosenStore, String), BoxError> {
     Err("--store redis:// needs a build with the redis feature (the default)".into())
 }
 
