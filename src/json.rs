@@ -1,11 +1,11 @@
 //! A JSON object written straight into a buffer, for the answers on the hot paths (a token, an
-//! introspection), where serde's generic serializer, its map machinery and a regrowing buffer
-//! were a measurable share of the request (docs/BENCHMARKS.md, issue 14).
+//! introspection, client1's resource), where serde's generic serializer, its map machinery and
+//! a regrowing buffer were a measurable share of the request (docs/BENCHMARKS.md, issue 14).
 //!
 //! Owns: member names (static, plain ASCII), string escaping exactly as RFC 8259 §7 requires
 //! and as `serde_json` does it (`"`, `\` and the control characters; everything else as UTF-8
-//! itself), unsigned integers, booleans, arrays of strings and nested objects. Does not own:
-//! reading JSON (serde does) or any answer's members (the handlers do).
+//! itself), unsigned integers (or null), booleans, arrays of strings and nested objects. Does
+//! not own: reading JSON (serde does) or any answer's members (the handlers do).
 
 /// A JSON object under construction: members are written in call order.
 pub struct JsonObject {
@@ -46,6 +46,18 @@ impl JsonObject {
         self.name(name);
         write_number(&mut self.out, value);
         self
+    }
+
+    /// `"name": n`, or `"name": null` without a value (as serde writes `None`).
+    pub fn number_or_null(&mut self, name: &'static str, value: Option<u64>) -> &mut Self {
+        match value {
+            Some(n) => self.number(name, n),
+            None => {
+                self.name(name);
+                self.out.extend_from_slice(b"null");
+                self
+            }
+        }
     }
 
     /// `"name": true` or `false`.

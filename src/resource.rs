@@ -328,6 +328,20 @@ impl TokenGuard {
         peer: IpAddr,
         certificate: Option<&ClientCertificate>,
     ) -> Result<Caller, Response<Body>> {
+        self.authorize_shared(headers, required_scope, peer, certificate)
+            .await
+            .map(|caller| Caller::clone(&caller))
+    }
+
+    /// [`TokenGuard::authorize_on`] handing on the cached caller itself, for a handler that
+    /// only reads it: no copy of its strings per request.
+    pub(crate) async fn authorize_shared(
+        &self,
+        headers: &HeaderMap,
+        required_scope: &str,
+        peer: IpAddr,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Arc<Caller>, Response<Body>> {
         let presented = certificate.map(ClientCertificate::leaf_sha256);
         self.check(headers, required_scope, AddressKey::of(peer), presented)
             .await
@@ -340,7 +354,7 @@ impl TokenGuard {
         required_scope: &str,
         peer: AddressKey,
         certificate: Option<&[u8; 32]>,
-    ) -> Result<Caller, Refusal> {
+    ) -> Result<Arc<Caller>, Refusal> {
         let token = bearer_token(headers)?;
         if token.len() > MAX_TOKEN_LEN {
             return Err(Refusal::InvalidToken);
@@ -374,7 +388,7 @@ impl TokenGuard {
         if missing {
             return Err(Refusal::InsufficientScope(required_scope.to_owned()));
         }
-        Ok(Caller::clone(&caller))
+        Ok(caller)
     }
 
     /// The verdict of local validation, cached by token hash: a repeated token costs a hash
