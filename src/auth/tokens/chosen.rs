@@ -1,7 +1,7 @@
 //! [`ChosenStore`]: the store a server picks when it starts (`--store memory` or a Redis URL),
 //! as one type. `AuthServer<S>` and the whole connection stack under it are generic over the
 //! store, so a binary that can run on either would otherwise carry every request path twice
-//! (about 60 KB of the static `oauth-server`, which must stay under 3 MiB). Each call is one
+//! (106 KB of the static `oauth-server`, which must stay under 3 MiB). Each call is one
 //! `match`; the Redis arm's future is boxed, so the in-memory arm's future stays as small as
 //! the in-memory store's own (the Redis call waits on the network anyway). Does not own: what
 //! either store does (see [`super::memory`], [`crate::auth::redis_store`]).
