@@ -1,6 +1,7 @@
-//! A JSON object written straight into a buffer, for the answers on the hot paths (a token, an
-//! introspection, client1's resource), where serde's generic serializer, its map machinery and
-//! a regrowing buffer were a measurable share of the request (docs/BENCHMARKS.md, issue 14).
+//! A JSON object written straight into a buffer, for what the hot paths write (the token, an
+//! introspection and client1's resource answers; a JWT's header and claims), where serde's
+//! generic serializer, its map machinery and a regrowing buffer were a measurable share of the
+//! request (docs/BENCHMARKS.md, issues 14 and 10).
 //!
 //! Owns: member names (static, plain ASCII), string escaping exactly as RFC 8259 §7 requires
 //! and as `serde_json` does it (`"`, `\` and the control characters; everything else as UTF-8
@@ -116,7 +117,7 @@ fn write_string(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
     let bytes = value.as_bytes();
     let mut plain_from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().skip(plain_words_len(bytes)) {
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -141,6 +142,34 @@ fn write_string(out: &mut Vec<u8>, value: &str) {
     }
     out.extend_from_slice(&bytes[plain_from..]);
     out.push(b'"');
+}
+
+/// How many leading bytes of `value`, in whole eight-byte words, JSON carries as they are
+/// (no `"`, `\` or control character): [`write_string`] copies them without looking at each.
+/// A JWT or a URL is all such bytes, and matching them one by one was most of the cost of
+/// writing a JWT's token answer (docs/BENCHMARKS.md, issue 10).
+fn plain_words_len(value: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH_BITS: u64 = ONES << 7;
+    // Bit 7 of a byte of the result is set for some byte of `word` if and only if one of its
+    // bytes is zero (the borrow can only add false marks above a true one, never the only
+    // mark), and for bytes below 0x20 the same holds for `word - 0x20` per byte.
+    let has_zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS;
+    let has_byte_below_space = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+    let mut len = 0;
+    for chunk in value.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        let special = has_byte_below_space(word)
+            | has_zero_byte(word ^ (ONES * u64::from(b'"')))
+            | has_zero_byte(word ^ (ONES * u64::from(b'\\')));
+        if special != 0 {
+            break;
+        }
+        len += 8;
+    }
+    len
 }
 
 fn write_number(out: &mut Vec<u8>, value: u64) {
@@ -176,6 +205,18 @@ mod tests {
         );
     }
 
+    #[test]
+    fn whole_plain_words_are_counted_up_to_the_first_to_escape() {
+        assert_eq!(plain_words_len(b"abcdefghijklmnopq"), 16);
+        assert_eq!(plain_words_len(b"abcdefg\"ijklmnop"), 0);
+        assert_eq!(plain_words_len(b"abcdefgh\x1fjklmnop"), 8);
+        assert_eq!(plain_words_len(b"abcdefghijklmno\\"), 8);
+        assert_eq!(plain_words_len(b"abcdefghijklmno\x00"), 8);
+        // Bytes of 0x7f and above (DEL, UTF-8) are carried as they are.
+        assert_eq!(plain_words_len("\u{e9}\u{7f}abcdef".as_bytes()), 8);
+        assert_eq!(plain_words_len(b"short"), 0);
+    }
+
     proptest! {
         // Byte for byte what serde_json writes, for any string and number.
         #[test]
@@ -186,6 +227,18 @@ mod tests {
             let ours = String::from_utf8(object.finish()).unwrap();
             let theirs = serde_json::json!({"a": [value], "n": n, "s": value});
             prop_assert_eq!(ours, serde_json::to_string(&theirs).unwrap());
+        }
+
+        // Mostly plain runs, so that whole words are skipped and an escape falls at every
+        // place in a word and after it.
+        #[test]
+        fn plain_runs_with_escapes_between_are_written_as_serde_json_writes_them(
+            value in "([a-zA-Z0-9._~-]{0,19}[\"\\\\\\x00-\\x1f\u{7f}-\u{10ffff}]?){0,6}"
+        ) {
+            let mut object = JsonObject::with_capacity(0);
+            object.string("s", &value);
+            let ours = String::from_utf8(object.finish()).unwrap();
+            prop_assert_eq!(ours, serde_json::to_string(&serde_json::json!({"s": value})).unwrap());
         }
 
         #[test]

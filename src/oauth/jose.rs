@@ -104,6 +104,16 @@ fn b64url_encode(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// [`b64url_encode`] appended to `out`, which grows only if it has no room left.
+fn b64url_encode_onto(bytes: &[u8], out: &mut String) {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, out);
+}
+
+/// The length of `byte_count` bytes in base64url without padding.
+fn b64url_len(byte_count: usize) -> usize {
+    byte_count / 3 * 4 + [0, 2, 3][byte_count % 3]
+}
+
 /// Strict base64url: the URL-safe alphabet only, no `=`, no whitespace, and no stray bits in
 /// the last character (base64 0.22's `URL_SAFE_NO_PAD` refuses all of these), so each value
 /// has exactly one encoding.

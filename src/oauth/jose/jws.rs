@@ -6,13 +6,13 @@
 //! Does not own: the keys (`keys.rs`, `signing.rs`), or what the payload means (`claims.rs`
 //! and the callers).
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::json::{parse_object, typed_member, JsonRefusal};
 use super::keys::VerifyingKeySet;
 use super::signing::{SignError, SigningKey};
-use super::{b64url_decode, b64url_encode, Algorithm, Claims, ClaimsError};
+use super::{b64url_decode, b64url_encode_onto, b64url_len, Algorithm, Claims, ClaimsError};
+use crate::json::JsonObject;
 
 /// Why a compact JWS was refused. The variants a caller acts on differently are separate:
 /// [`UnknownKid`](JwsError::UnknownKid) (and, for a token without a `kid`,
@@ -259,35 +259,37 @@ pub struct HeaderParams<'a> {
     pub typ: Option<&'a str>,
 }
 
-/// The header as [`sign`] writes it: `alg` first, then `kid` and `typ` when given.
-#[derive(Serialize)]
-struct WireHeader<'a> {
-    alg: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kid: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    typ: Option<&'a str>,
-}
-
 /// Signs `payload` (for a JWT, the claims' JSON bytes) with `key`, by the key's algorithm,
-/// into `BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature)`.
+/// into `BASE64URL(header) '.' BASE64URL(payload) '.' BASE64URL(signature)`. The header is
+/// `alg` first (always the key's), then `kid` and `typ` when given. The token is written into
+/// one buffer sized for it up front: on the token endpoint in `jwt` format everything but the
+/// signature itself is overhead (docs/BENCHMARKS.md, issue 10).
 pub fn sign(
     key: &SigningKey,
     params: &HeaderParams<'_>,
     payload: &[u8],
 ) -> Result<String, SignError> {
-    let header = WireHeader {
-        alg: key.algorithm().name(),
-        kid: params.kid,
-        typ: params.typ,
-    };
-    // Serialising three optional strings cannot fail; if it did, no token is the answer.
-    let header = serde_json::to_vec(&header).map_err(|_| SignError)?;
-    let mut token = b64url_encode(&header);
+    let mut header = JsonObject::with_capacity(64);
+    header.string("alg", key.algorithm().name());
+    if let Some(kid) = params.kid {
+        header.string("kid", kid);
+    }
+    if let Some(typ) = params.typ {
+        header.string("typ", typ);
+    }
+    let header = header.finish();
+    let mut token = String::with_capacity(
+        b64url_len(header.len())
+            + 1
+            + b64url_len(payload.len())
+            + 1
+            + b64url_len(key.signature_len()),
+    );
+    b64url_encode_onto(&header, &mut token);
     token.push('.');
-    token.push_str(&b64url_encode(payload));
+    b64url_encode_onto(payload, &mut token);
     let signature = key.sign_bytes(token.as_bytes())?;
     token.push('.');
-    token.push_str(&b64url_encode(&signature));
+    b64url_encode_onto(signature.as_ref(), &mut token);
     Ok(token)
 }

@@ -179,13 +179,13 @@ impl SigningKey {
 
     /// The raw JWS signature over `message`: 64 bytes `r || s` for ES256, 64 bytes for
     /// EdDSA, the modulus length for RS256.
-    pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(crate) fn sign_bytes(&self, message: &[u8]) -> Result<RawSignature, SignError> {
         match &self.pair {
             KeyPair::EcP256(pair) => pair
                 .sign(&SystemRandom::new(), message)
-                .map(|signature| signature.as_ref().to_vec())
+                .map(RawSignature::Ring)
                 .map_err(|_| SignError),
-            KeyPair::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            KeyPair::Ed25519(pair) => Ok(RawSignature::Ring(pair.sign(message))),
             KeyPair::Rsa(pair) => {
                 let mut signature = vec![0u8; pair.public().modulus_len()];
                 pair.sign(
@@ -195,8 +195,32 @@ impl SigningKey {
                     &mut signature,
                 )
                 .map_err(|_| SignError)?;
-                Ok(signature)
+                Ok(RawSignature::Rsa(signature))
             }
+        }
+    }
+
+    /// The length of [`sign_bytes`](Self::sign_bytes)'s signatures.
+    pub(crate) fn signature_len(&self) -> usize {
+        match &self.pair {
+            KeyPair::EcP256(_) | KeyPair::Ed25519(_) => 64,
+            KeyPair::Rsa(pair) => pair.public().modulus_len(),
+        }
+    }
+}
+
+/// A raw signature: ring's own value for ES256 and EdDSA (no copy onto the heap), the
+/// modulus-sized buffer for RS256.
+pub(crate) enum RawSignature {
+    Ring(ring::signature::Signature),
+    Rsa(Vec<u8>),
+}
+
+impl AsRef<[u8]> for RawSignature {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            RawSignature::Ring(signature) => signature.as_ref(),
+            RawSignature::Rsa(signature) => signature,
         }
     }
 }

@@ -106,7 +106,7 @@ fn rfc8037_signing_key() -> SigningKey {
 fn sign_with_header(key: &SigningKey, header: &str, payload: &[u8]) -> String {
     let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload));
     let signature = key.sign_bytes(signing_input.as_bytes()).expect("signs");
-    format!("{signing_input}.{}", b64(&signature))
+    format!("{signing_input}.{}", b64(signature.as_ref()))
 }
 
 /// Two generated keys and the set that publishes them, made once for all tests.

@@ -202,3 +202,25 @@ fn the_unverified_view_shows_header_and_payload_before_keys_are_chosen() {
     );
     assert_eq!(parsed.verify(&keys().set).unwrap().key_index, 1);
 }
+
+#[test]
+fn a_token_is_written_into_one_buffer_of_exactly_its_size() {
+    let rsa = SigningKey::from_pem(RSA_TEST_KEY_PEM).unwrap();
+    for key in [&keys().es256, &keys().eddsa, &rsa] {
+        // Every remainder of the payload and header lengths modulo 3 (base64's groups).
+        for extra in 0..3 {
+            let kid = "k".repeat(extra + 1);
+            let payload = vec![b'x'; 100 + extra];
+            let params = HeaderParams {
+                kid: Some(&kid),
+                typ: Some("at+jwt"),
+            };
+            let token = sign(key, &params, &payload).unwrap();
+            // `String::with_capacity` allocates exactly what is asked for: a buffer that had
+            // to grow, or one sized too large, would show here.
+            assert_eq!(token.capacity(), token.len(), "{:?}", key.algorithm());
+            let signature = decode(token.rsplit('.').next().unwrap());
+            assert_eq!(signature.len(), key.signature_len());
+        }
+    }
+}
