@@ -151,9 +151,10 @@ fn write_string(out: &mut Vec<u8>, value: &str) {
 fn plain_words_len(value: &[u8]) -> usize {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const HIGH_BITS: u64 = ONES << 7;
-    // Bit 7 of a byte of the result is set for some byte of `word` if and only if one of its
-    // bytes is zero (the borrow can only add false marks above a true one, never the only
-    // mark), and for bytes below 0x20 the same holds for `word - 0x20` per byte.
+    // The word-at-a-time tests of "Bit Twiddling Hacks": `has_zero_byte(w)` is non-zero
+    // exactly when some byte of `w` is zero (a borrow can add marks above a true zero byte,
+    // never make the only one), `has_byte_below_space` likewise for a byte below 0x20. A byte
+    // equal to `"` or `\` is a zero byte of the word xor'ed with that byte repeated.
     let has_zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS;
     let has_byte_below_space = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
     let mut len = 0;

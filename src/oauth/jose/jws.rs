@@ -269,7 +269,10 @@ pub fn sign(
     params: &HeaderParams<'_>,
     payload: &[u8],
 ) -> Result<String, SignError> {
-    let mut header = JsonObject::with_capacity(64);
+    // `{"alg":"EdDSA","kid":"","typ":""}` is 33 bytes besides the two values.
+    let mut header = JsonObject::with_capacity(
+        40 + params.kid.map_or(0, str::len) + params.typ.map_or(0, str::len),
+    );
     header.string("alg", key.algorithm().name());
     if let Some(kid) = params.kid {
         header.string("kid", kid);
