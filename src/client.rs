@@ -244,43 +244,16 @@ impl TokenClient {
     /// server that has since forgotten it; another call may have replaced it already, and then
     /// the new one is used at no cost.
     fn replace_refused(&self, token: &Token) -> bool {
-        let replaced = self
-            .current()
-            .is_none_or(|current| current.generation != token.generation);
-        if replaced || self.may_replace_refused_token() {
-            self.forget(token);
-            return true;
-        }
-        false
-    }
-
-    /// Whether a token the resource refused may be replaced now (see the module doc).
-    fn may_replace_refused_token(&self) -> bool {
-        let Ok(mut last) = self.inner.last_replacement.lock() else {
-            return false;
-        };
-        let now = Instant::now();
-        if last.is_some_and(|at| now < at + MIN_REPLACEMENT_INTERVAL) {
-            return false;
-        }
-        *last = Some(now);
-        true
+        replace_refused(
+            &self.inner.current,
+            &self.inner.last_replacement,
+            token,
+            Instant::now(),
+        )
     }
 
     fn current(&self) -> Option<Arc<Token>> {
         self.inner.current.read().ok().and_then(|t| t.clone())
-    }
-
-    /// Drops `token` if it is still the current one.
-    fn forget(&self, token: &Token) {
-        if let Ok(mut current) = self.inner.current.write() {
-            if current
-                .as_ref()
-                .is_some_and(|t| t.generation == token.generation)
-            {
-                *current = None;
-            }
-        }
     }
 
     async fn usable_token(&self) -> Result<Arc<Token>, TokenError> {
@@ -414,6 +387,39 @@ fn schedule(lifetime: Duration) -> (Duration, Duration) {
     (usable.saturating_sub(margin), usable)
 }
 
+/// [`TokenClient::replace_refused`]: whether a call refused with `token` sends its request
+/// again. Yes if `token` was already replaced (or dropped, a new one on its way); else only if
+/// no refused token was replaced within [`MIN_REPLACEMENT_INTERVAL`], and then `token` is
+/// dropped. The check and the drop happen under `last_replacement`'s lock: a call that looked
+/// between another call's replacement and its drop would see the token still current and the
+/// interval just begun, and answer its caller with the refusal (50 concurrent calls after a
+/// restart showed it).
+fn replace_refused(
+    current: &RwLock<Option<Arc<Token>>>,
+    last_replacement: &Mutex<Option<Instant>>,
+    token: &Token,
+    now: Instant,
+) -> bool {
+    let Ok(mut last) = last_replacement.lock() else {
+        return false;
+    };
+    let Ok(mut current) = current.write() else {
+        return false;
+    };
+    let still_current = current
+        .as_ref()
+        .is_some_and(|t| t.generation == token.generation);
+    if !still_current {
+        return true;
+    }
+    if last.is_some_and(|at| now < at + MIN_REPLACEMENT_INTERVAL) {
+        return false;
+    }
+    *last = Some(now);
+    *current = None;
+    true
+}
+
 /// `wait` scaled by a random factor in [0.5, 1): callers that failed together do not retry
 /// together.
 fn jittered(wait: Duration) -> Duration {
@@ -421,24 +427,4 @@ fn jittered(wait: Duration) -> Duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_renewed_before_they_expire() {
-        let (renew, usable) = schedule(Duration::from_secs(3600));
-        assert_eq!(usable, Duration::from_secs(3598));
-        assert_eq!(renew, Duration::from_secs(3538));
-        let (renew, usable) = schedule(Duration::from_secs(2));
-        assert_eq!(usable, Duration::from_secs(1));
-        assert!(renew < usable && renew > Duration::ZERO);
-    }
-
-    #[test]
-    fn jitter_stays_within_half_and_whole() {
-        for _ in 0..100 {
-            let wait = jittered(Duration::from_millis(100));
-            assert!(wait >= Duration::from_millis(50) && wait < Duration::from_millis(100));
-        }
-    }
-}
+mod tests;
