@@ -37,7 +37,8 @@ const MAX_INTERNED_GRANTS: usize = 4096;
 /// Most `resource` parameters one request may carry.
 const MAX_RESOURCES: usize = 16;
 
-/// The claims of an RFC 9068 access token, in the order the RFC lists them.
+/// The claims of an RFC 9068 access token, in the order the RFC lists them. Written by
+/// [`AccessTokenClaims::to_json`]; serde's derived form is what a test holds that to.
 #[derive(Serialize)]
 struct AccessTokenClaims<'a> {
     iss: &'a str,

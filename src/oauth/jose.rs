@@ -109,9 +109,10 @@ fn b64url_encode_onto(bytes: &[u8], out: &mut String) {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, out);
 }
 
-/// The length of `byte_count` bytes in base64url without padding.
+/// The length of `byte_count` bytes in base64url without padding (0 past `usize`, where a
+/// buffer sized by it just grows).
 fn b64url_len(byte_count: usize) -> usize {
-    byte_count / 3 * 4 + [0, 2, 3][byte_count % 3]
+    base64::encoded_len(byte_count, false).unwrap_or(0)
 }
 
 /// Strict base64url: the URL-safe alphabet only, no `=`, no whitespace, and no stray bits in
